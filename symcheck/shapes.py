@@ -1,0 +1,979 @@
+"""Shape propagation over ONNX nodes, with small integer tensors evaluated.
+
+Exporters compute resize targets, reshape targets and pads with sub-graphs of
+Shape, Gather, Slice, Concat, Cast, arithmetic, ConstantOfShape, Equal and
+Where (``EXPORTERS.md`` pitfalls 4 and 15). onnx's own inference leaves many
+of them unknown, so this module propagates, per tensor, a shape whose dims are
+ints or :class:`~symcheck.dims.Expr` and, for small tensors, their values.
+
+Ops it does not know fall back to the shapes the file declares (value_info,
+graph outputs), then to ``onnx.shape_inference`` run once on a weight-free
+copy of the graph.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import onnx
+from onnx import TensorProto, numpy_helper
+
+from .dims import Dim, Expr, ceildiv, exact_div, floordiv
+from .errors import SymcheckError
+
+#: Tensors with at most this many elements keep their values.
+MAX_VALUE_ELEMENTS = 4096
+
+_INT_TYPES = {TensorProto.INT64, TensorProto.INT32, TensorProto.INT16, TensorProto.INT8,
+              TensorProto.UINT8, TensorProto.UINT16, TensorProto.UINT32, TensorProto.UINT64,
+              TensorProto.BOOL}
+
+
+@dataclass
+class Tensor:
+    """What is known of one tensor: its shape, and its values when small."""
+
+    shape: Optional[tuple]  # tuple of Dim (None for an unknown dim); None if rank unknown
+    dtype: int = 0
+    value: Optional[list] = None  # flat, row-major; elements int, float or Expr
+
+    @property
+    def rank(self) -> Optional[int]:
+        return None if self.shape is None else len(self.shape)
+
+
+UNKNOWN = Tensor(None)
+
+
+def attributes(node: onnx.NodeProto) -> dict:
+    out = {}
+    for attr in node.attribute:
+        if attr.type == onnx.AttributeProto.TENSOR:
+            out[attr.name] = attr.t
+        elif attr.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
+            out[attr.name] = None
+        else:
+            out[attr.name] = onnx.helper.get_attribute_value(attr)
+    for key, value in list(out.items()):
+        if isinstance(value, bytes):
+            out[key] = value.decode("utf-8", "replace")
+    return out
+
+
+def tensor_from_proto(proto: onnx.TensorProto, with_value: bool = True) -> Tensor:
+    shape = tuple(int(d) for d in proto.dims)
+    count = math.prod(shape)
+    value = None
+    if with_value and count <= MAX_VALUE_ELEMENTS and not proto.external_data:
+        try:
+            array = numpy_helper.to_array(proto)
+            value = [_scalar(v) for v in array.reshape(-1).tolist()]
+        except Exception:  # unusual dtypes: shape is enough
+            value = None
+    return Tensor(shape, proto.data_type, value)
+
+
+def _scalar(v):
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+        return v
+    return v
+
+
+def _numel(shape: Optional[tuple]) -> Optional[int]:
+    if shape is None or any(not isinstance(d, int) for d in shape):
+        return None
+    return math.prod(shape)
+
+
+def _broadcast(shapes: Sequence[Optional[tuple]]) -> Optional[tuple]:
+    if any(s is None for s in shapes):
+        return None
+    rank = max(len(s) for s in shapes)
+    out = []
+    for axis in range(rank):
+        dims = [s[axis - rank + len(s)] for s in shapes if axis - rank + len(s) >= 0]
+        chosen: Dim = 1
+        for d in dims:
+            if d == 1:
+                continue
+            if chosen == 1 or chosen is None:
+                chosen = d
+            elif isinstance(chosen, Expr) and isinstance(d, int):
+                chosen = d
+        out.append(chosen)
+    return tuple(out)
+
+
+def _norm_axis(axis: int, rank: int) -> int:
+    return axis + rank if axis < 0 else axis
+
+
+def _strides(shape: tuple) -> list[int]:
+    out, step = [], 1
+    for d in reversed(shape):
+        out.append(step)
+        step *= d
+    return out[::-1]
+
+
+# ---------------------------------------------------------------------------
+# Spatial arithmetic shared with the layer transfer functions.
+
+def pool_out(size: Dim, kernel: int, stride: int, dilation: int, pad_begin: int,
+             pad_end: int, ceil_mode: bool = False) -> Dim:
+    """Output size of a convolution or pooling window along one axis."""
+    span = dilation * (kernel - 1) + 1
+    room = size + pad_begin + pad_end - span
+    if not ceil_mode:
+        return floordiv(room, stride) + 1
+    out = ceildiv(room, stride) + 1
+    # The last window must start inside the input or the left padding.
+    if isinstance(out, int) and isinstance(size, int) and (out - 1) * stride >= size + pad_begin:
+        out -= 1
+    return out
+
+
+def same_pads(size: int, kernel: int, stride: int, dilation: int, upper: bool = True) -> tuple[int, int]:
+    """Pads that SAME_UPPER/SAME_LOWER would use for a known size."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+    small = total // 2
+    return (small, total - small) if upper else (total - small, small)
+
+
+def _window_attrs(attrs: dict, spatial: int) -> tuple[list, list, list, list]:
+    kernel = list(attrs.get("kernel_shape") or [])
+    strides = list(attrs.get("strides") or [1] * spatial)
+    dilations = list(attrs.get("dilations") or [1] * spatial)
+    pads = list(attrs.get("pads") or [0] * (2 * spatial))
+    return kernel, strides, dilations, pads
+
+
+def window_shape(in_shape: tuple, attrs: dict, out_channels: Dim, kernel: list,
+                 ceil_mode: bool = False) -> tuple:
+    spatial = len(in_shape) - 2
+    _, strides, dilations, pads = _window_attrs(attrs, spatial)
+    auto_pad = attrs.get("auto_pad", "NOTSET")
+    out = [in_shape[0], out_channels]
+    for i in range(spatial):
+        size = in_shape[2 + i]
+        if size is None:
+            out.append(None)
+        elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            out.append(ceildiv(size, strides[i]))
+        elif auto_pad == "VALID":
+            out.append(pool_out(size, kernel[i], strides[i], dilations[i], 0, 0, ceil_mode))
+        else:
+            out.append(pool_out(size, kernel[i], strides[i], dilations[i], pads[i],
+                                pads[i + spatial], ceil_mode))
+    return tuple(out)
+
+
+def transposed_size(size: Dim, kernel: int, stride: int, dilation: int, pad_begin: int,
+                    pad_end: int, output_padding: int) -> Dim:
+    return stride * (size - 1) + output_padding + dilation * (kernel - 1) + 1 - pad_begin - pad_end
+
+
+def scale_dim(size: Dim, scale: float) -> Dim:
+    """``floor(size * scale)`` as ONNX Resize computes it."""
+    frac = Fraction(scale).limit_denominator(64)
+    if abs(float(frac) - scale) > 1e-6:
+        if isinstance(size, int):
+            return int(math.floor(size * scale))
+        return None
+    return floordiv(size * frac.numerator, frac.denominator)
+
+
+# ---------------------------------------------------------------------------
+# Op rules. Each takes (node, attrs, inputs, ctx) and returns output Tensors.
+
+Rule = Callable[[onnx.NodeProto, dict, list, "Context"], list]
+_RULES: dict[str, Rule] = {}
+
+
+def _rule(*ops: str):
+    def register(fn: Rule) -> Rule:
+        for op in ops:
+            _RULES[op] = fn
+        return fn
+    return register
+
+
+@dataclass
+class Context:
+    opset: int
+    fresh: Callable[[str], Expr]
+
+
+_UNARY = (
+    "Relu LeakyRelu PRelu Sigmoid Tanh Elu Selu Celu Softplus Softsign HardSigmoid HardSwish "
+    "Gelu Mish Swish Silu ThresholdedRelu Clip Softmax LogSoftmax Hardmax Identity Dropout "
+    "BatchNormalization InstanceNormalization LayerNormalization GroupNormalization "
+    "LpNormalization MeanVarianceNormalization LRN Abs Neg Exp Log Sqrt Reciprocal Erf Sin Cos "
+    "Tan Floor Ceil Round Sign Not IsNaN IsInf Shrink Trilu RandomNormalLike RandomUniformLike "
+    "Bernoulli CumSum"
+).split()
+
+_BINARY = "Add Sub Mul Div Pow Max Min Sum Mean Equal Less Greater LessOrEqual GreaterOrEqual And Or Xor Mod BitShift Where".split()
+
+
+def _values_op(op: str, values: list) -> list:
+    fns = {
+        "Add": lambda a, b: a + b, "Sub": lambda a, b: a - b, "Mul": lambda a, b: a * b,
+        "Max": lambda a, b: max(a, b), "Min": lambda a, b: min(a, b),
+        "Equal": lambda a, b: int(a == b), "Less": lambda a, b: int(a < b),
+        "Greater": lambda a, b: int(a > b), "LessOrEqual": lambda a, b: int(a <= b),
+        "GreaterOrEqual": lambda a, b: int(a >= b), "Pow": lambda a, b: a ** b,
+        "Mod": lambda a, b: a % b, "And": lambda a, b: int(a and b), "Or": lambda a, b: int(a or b),
+    }
+    if op == "Div":
+        def div(a, b):
+            if isinstance(a, float) or isinstance(b, float):
+                return a / b
+            if isinstance(b, int) and isinstance(a, (int, Expr)):
+                return exact_div(a, b) if isinstance(a, Expr) else int(a / b)
+            return exact_div(a, b)
+        fn = div
+    else:
+        fn = fns[op]
+    return fn(*values)
+
+
+@_rule(*_UNARY)
+def _unary(node, attrs, inputs, ctx):
+    src = inputs[0]
+    value = None
+    if src.value is not None and node.op_type in ("Identity", "Neg", "Abs", "Floor", "Ceil", "Round"):
+        conv = {"Identity": lambda v: v, "Neg": lambda v: -v, "Abs": abs,
+                "Floor": lambda v: math.floor(v) if isinstance(v, float) else v,
+                "Ceil": lambda v: math.ceil(v) if isinstance(v, float) else v,
+                "Round": lambda v: round(v) if isinstance(v, float) else v}[node.op_type]
+        try:
+            value = [conv(v) for v in src.value]
+        except TypeError:
+            value = None
+    outs = [Tensor(src.shape, src.dtype, value)]
+    if node.op_type == "Dropout" and len(node.output) > 1:
+        outs.append(Tensor(src.shape, TensorProto.BOOL))
+    if node.op_type == "BatchNormalization" and len(node.output) > 1:
+        outs += [UNKNOWN] * (len(node.output) - 1)
+    return outs
+
+
+@_rule(*_BINARY)
+def _binary(node, attrs, inputs, ctx):
+    known = [t for t in inputs if t is not None]
+    shape = _broadcast([t.shape for t in known])
+    dtype = known[0].dtype if node.op_type not in ("Equal", "Less", "Greater", "LessOrEqual",
+                                                 "GreaterOrEqual", "And", "Or", "Not") else TensorProto.BOOL
+    if node.op_type == "Where" and len(known) == 3:
+        dtype = known[1].dtype
+    value = None
+    n = _numel(shape)
+    if n is not None and n <= MAX_VALUE_ELEMENTS and all(t.value is not None for t in known):
+        try:
+            cols = [_expand_value(t, shape) for t in known]
+            if node.op_type == "Where":
+                value = [b if c else d for c, b, d in zip(*cols)]
+            elif node.op_type in ("Sum", "Max", "Min", "Mean") and len(cols) > 2:
+                value = None
+            else:
+                value = [_values_op(node.op_type, list(vals)) for vals in zip(*cols)]
+        except (TypeError, ValueError, ZeroDivisionError):
+            value = None
+    return [Tensor(shape, dtype, value)]
+
+
+def _expand_value(t: Tensor, shape: tuple) -> list:
+    n = math.prod(shape)
+    if len(t.value) == n and tuple(t.shape) == tuple(shape):
+        return t.value
+    if len(t.value) == 1:
+        return t.value * n
+    arr = np.array(t.value, dtype=object).reshape(t.shape)
+    return np.broadcast_to(arr, shape).reshape(-1).tolist()
+
+
+@_rule("Not")
+def _not(node, attrs, inputs, ctx):
+    src = inputs[0]
+    value = [int(not v) for v in src.value] if src.value is not None else None
+    return [Tensor(src.shape, TensorProto.BOOL, value)]
+
+
+@_rule("Cast", "CastLike")
+def _cast(node, attrs, inputs, ctx):
+    src = inputs[0]
+    to = attrs.get("to") if node.op_type == "Cast" else (inputs[1].dtype if inputs[1] else 0)
+    value = None
+    if src.value is not None:
+        if to in _INT_TYPES:
+            value = [int(v) if isinstance(v, float) else v for v in src.value]
+            if to == TensorProto.BOOL:
+                value = [int(bool(v)) if not isinstance(v, Expr) else 1 for v in value]
+        elif to in (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16):
+            value = [float(v) if isinstance(v, int) else v for v in src.value]
+    return [Tensor(src.shape, to or src.dtype, value)]
+
+
+@_rule("Constant")
+def _constant(node, attrs, inputs, ctx):
+    if "value" in attrs and attrs["value"] is not None:
+        return [tensor_from_proto(attrs["value"])]
+    for key, dtype in (("value_int", TensorProto.INT64), ("value_float", TensorProto.FLOAT)):
+        if key in attrs:
+            return [Tensor((), dtype, [attrs[key]])]
+    for key, dtype in (("value_ints", TensorProto.INT64), ("value_floats", TensorProto.FLOAT)):
+        if key in attrs:
+            return [Tensor((len(attrs[key]),), dtype, list(attrs[key]))]
+    return [UNKNOWN]
+
+
+@_rule("Shape")
+def _shape(node, attrs, inputs, ctx):
+    src = inputs[0]
+    if src.shape is None:
+        return [Tensor(None, TensorProto.INT64)]
+    dims = list(src.shape)
+    start = attrs.get("start", 0)
+    end = attrs.get("end", len(dims))
+    dims = dims[slice(start, end)]
+    dims = [d if d is not None else ctx.fresh("d") for d in dims]
+    return [Tensor((len(dims),), TensorProto.INT64, dims)]
+
+
+@_rule("Size")
+def _size(node, attrs, inputs, ctx):
+    src = inputs[0]
+    value = None
+    if src.shape is not None and all(d is not None for d in src.shape):
+        total: Dim = 1
+        for d in src.shape:
+            total = total * d
+        value = [total]
+    return [Tensor((), TensorProto.INT64, value)]
+
+
+@_rule("ConstantOfShape")
+def _constant_of_shape(node, attrs, inputs, ctx):
+    dims = inputs[0].value
+    fill = 0.0
+    dtype = TensorProto.FLOAT
+    if attrs.get("value") is not None:
+        t = tensor_from_proto(attrs["value"])
+        dtype = t.dtype
+        fill = t.value[0] if t.value else 0
+    if dims is None:
+        return [Tensor(None, dtype)]
+    shape = tuple(dims)
+    n = _numel(shape)
+    value = [fill] * n if n is not None and n <= MAX_VALUE_ELEMENTS else None
+    return [Tensor(shape, dtype, value)]
+
+
+@_rule("Range")
+def _range(node, attrs, inputs, ctx):
+    start, limit, delta = (t.value[0] if t.value else None for t in inputs)
+    if all(isinstance(v, (int, float)) for v in (start, limit, delta)) and delta:
+        count = max(int(math.ceil((limit - start) / delta)), 0)
+        value = [start + i * delta for i in range(count)] if count <= MAX_VALUE_ELEMENTS else None
+        return [Tensor((count,), inputs[0].dtype, value)]
+    return [Tensor((ctx.fresh("range"),), inputs[0].dtype)]
+
+
+@_rule("Gather")
+def _gather(node, attrs, inputs, ctx):
+    data, idx = inputs
+    if data.shape is None or idx.shape is None:
+        return [Tensor(None, data.dtype)]
+    axis = _norm_axis(attrs.get("axis", 0), len(data.shape))
+    shape = data.shape[:axis] + idx.shape + data.shape[axis + 1:]
+    value = None
+    if data.value is not None and idx.value is not None and _numel(data.shape) is not None:
+        size = data.shape[axis]
+        inner = math.prod(data.shape[axis + 1:])
+        outer = math.prod(data.shape[:axis])
+        value = []
+        for o in range(outer):
+            for i in idx.value:
+                i = int(i) + (size if int(i) < 0 else 0)
+                base = (o * size + i) * inner
+                value.extend(data.value[base:base + inner])
+    return [Tensor(tuple(shape), data.dtype, value)]
+
+
+@_rule("Unsqueeze")
+def _unsqueeze(node, attrs, inputs, ctx):
+    src = inputs[0]
+    axes = attrs.get("axes")
+    if axes is None and len(inputs) > 1:
+        axes = inputs[1].value
+    if src.shape is None or axes is None:
+        return [Tensor(None, src.dtype, None)]
+    rank = len(src.shape) + len(axes)
+    axes = sorted(_norm_axis(int(a), rank) for a in axes)
+    shape = list(src.shape)
+    for a in axes:
+        shape.insert(a, 1)
+    return [Tensor(tuple(shape), src.dtype, src.value)]
+
+
+@_rule("Squeeze")
+def _squeeze(node, attrs, inputs, ctx):
+    src = inputs[0]
+    axes = attrs.get("axes")
+    if axes is None and len(inputs) > 1 and inputs[1] is not None:
+        axes = inputs[1].value
+    if src.shape is None:
+        return [Tensor(None, src.dtype)]
+    if axes is None:
+        shape = tuple(d for d in src.shape if d != 1)
+    else:
+        drop = {_norm_axis(int(a), len(src.shape)) for a in axes}
+        shape = tuple(d for i, d in enumerate(src.shape) if i not in drop)
+    return [Tensor(shape, src.dtype, src.value)]
+
+
+@_rule("Concat")
+def _concat(node, attrs, inputs, ctx):
+    known = [t for t in inputs if t is not None]
+    if any(t.shape is None for t in known):
+        return [Tensor(None, known[0].dtype)]
+    rank = len(known[0].shape)
+    axis = _norm_axis(attrs.get("axis", 0), rank)
+    total: Dim = 0
+    for t in known:
+        total = total + t.shape[axis] if t.shape[axis] is not None and total is not None else None
+    shape = list(known[0].shape)
+    for t in known[1:]:  # prefer static dims on other axes
+        for i, d in enumerate(t.shape):
+            if i != axis and isinstance(d, int) and not isinstance(shape[i], int):
+                shape[i] = d
+    shape[axis] = total
+    value = None
+    if all(t.value is not None for t in known) and rank == 1:
+        value = [v for t in known for v in t.value]
+    return [Tensor(tuple(shape), known[0].dtype, value)]
+
+
+@_rule("Slice")
+def _slice(node, attrs, inputs, ctx):
+    data = inputs[0]
+    if ctx.opset < 10:
+        starts, ends = attrs.get("starts"), attrs.get("ends")
+        axes, steps = attrs.get("axes"), None
+    else:
+        starts = inputs[1].value if inputs[1] else None
+        ends = inputs[2].value if len(inputs) > 2 and inputs[2] else None
+        axes = inputs[3].value if len(inputs) > 3 and inputs[3] else None
+        steps = inputs[4].value if len(inputs) > 4 and inputs[4] else None
+    if data.shape is None:
+        return [Tensor(None, data.dtype)]
+    rank = len(data.shape)
+    if starts is None or ends is None:
+        n_axes = len(axes) if axes is not None else None
+        shape = list(data.shape)
+        targets = ([_norm_axis(int(a), rank) for a in axes] if axes is not None
+                   else list(range(rank)) if n_axes is None else [])
+        for a in targets:
+            shape[a] = ctx.fresh("slice")
+        return [Tensor(tuple(shape), data.dtype)]
+    axes = [_norm_axis(int(a), rank) for a in (axes if axes is not None else range(len(starts)))]
+    steps = list(steps) if steps is not None else [1] * len(starts)
+    shape = list(data.shape)
+    index_ranges = {}
+    for a, s, e, st in zip(axes, starts, ends, steps):
+        size = shape[a]
+        rng = _slice_range(size, s, e, int(st))
+        if rng is None:
+            shape[a] = ctx.fresh("slice")
+        else:
+            shape[a] = rng[1]
+            index_ranges[a] = rng
+    value = None
+    if data.value is not None and rank == 1 and 0 in index_ranges:
+        begin, count, step = index_ranges[0]
+        if isinstance(begin, int) and isinstance(count, int):
+            value = [data.value[begin + i * step] for i in range(count)]
+    return [Tensor(tuple(shape), data.dtype, value)]
+
+
+def _slice_range(size: Dim, start, end, step: int):
+    """(begin, count, step) for a slice of a dim, or None when unknown."""
+    big = 2**62
+    if isinstance(size, int):
+        if not all(isinstance(v, int) for v in (start, end)):
+            return None
+        begin, stop, stride = slice(start, min(end, big), step).indices(size)
+        return begin, len(range(begin, stop, stride)), step
+    if step != 1:
+        return None
+    if isinstance(start, int) and start < 0 or isinstance(end, int) and end < 0 and end > -big:
+        begin = start + size if isinstance(start, int) and start < 0 else start
+        stop = end + size if isinstance(end, int) and end < 0 else (size if isinstance(end, int) and end >= big // 2 else end)
+    else:
+        begin = start
+        stop = size if isinstance(end, int) and end >= big // 2 else end
+    if stop is None or begin is None:
+        return None
+    return begin, stop - begin, 1
+
+
+@_rule("Reshape")
+def _reshape(node, attrs, inputs, ctx):
+    data, target = inputs[0], inputs[1]
+    if target is None or target.value is None:
+        n = target.shape[0] if target is not None and target.shape else None
+        if isinstance(n, int):
+            return [Tensor(tuple(ctx.fresh("r") for _ in range(n)), data.dtype)]
+        return [Tensor(None, data.dtype)]
+    dims = list(target.value)
+    allowzero = attrs.get("allowzero", 0)
+    out: list = []
+    for i, d in enumerate(dims):
+        if isinstance(d, int) and d == 0 and not allowzero and data.shape is not None:
+            out.append(data.shape[i])
+        else:
+            out.append(d)
+    if any(isinstance(d, int) and d == -1 for d in out):
+        known: Dim = 1
+        for d in out:
+            if not (isinstance(d, int) and d == -1):
+                known = known * d
+        total: Dim = 1
+        if data.shape is not None and all(d is not None for d in data.shape):
+            for d in data.shape:
+                total = total * d
+            try:
+                missing = exact_div(total, known)
+            except (ValueError, ZeroDivisionError):
+                missing = ctx.fresh("r")
+        else:
+            missing = ctx.fresh("r")
+        out = [missing if isinstance(d, int) and d == -1 else d for d in out]
+    value = data.value if data.value is not None else None
+    return [Tensor(tuple(out), data.dtype, value)]
+
+
+@_rule("Flatten")
+def _flatten(node, attrs, inputs, ctx):
+    data = inputs[0]
+    if data.shape is None:
+        return [Tensor(None, data.dtype)]
+    axis = _norm_axis(attrs.get("axis", 1), len(data.shape))
+    left: Dim = 1
+    right: Dim = 1
+    for d in data.shape[:axis]:
+        left = left * d
+    for d in data.shape[axis:]:
+        right = right * d
+    return [Tensor((left, right), data.dtype, data.value)]
+
+
+@_rule("Transpose")
+def _transpose(node, attrs, inputs, ctx):
+    data = inputs[0]
+    if data.shape is None:
+        return [Tensor(None, data.dtype)]
+    perm = attrs.get("perm") or list(reversed(range(len(data.shape))))
+    shape = tuple(data.shape[p] for p in perm)
+    value = None
+    if data.value is not None and _numel(data.shape) is not None:
+        value = np.array(data.value, dtype=object).reshape(data.shape).transpose(perm).reshape(-1).tolist()
+    return [Tensor(shape, data.dtype, value)]
+
+
+@_rule("Tile")
+def _tile(node, attrs, inputs, ctx):
+    data, repeats = inputs[0], inputs[1]
+    if data.shape is None or repeats is None or repeats.value is None:
+        return [Tensor(None if data.shape is None else tuple(ctx.fresh("t") for _ in data.shape), data.dtype)]
+    shape = tuple(d * int(r) for d, r in zip(data.shape, repeats.value))
+    return [Tensor(shape, data.dtype)]
+
+
+@_rule("Expand")
+def _expand(node, attrs, inputs, ctx):
+    data, target = inputs[0], inputs[1]
+    if target is None or target.value is None or data.shape is None:
+        return [Tensor(None, data.dtype)]
+    shape = _broadcast([data.shape, tuple(target.value)])
+    value = None
+    n = _numel(shape)
+    if data.value is not None and n is not None and n <= MAX_VALUE_ELEMENTS:
+        value = _expand_value(data, shape)
+    return [Tensor(shape, data.dtype, value)]
+
+
+@_rule("Conv", "ConvInteger", "QLinearConv")
+def _conv(node, attrs, inputs, ctx):
+    x = inputs[0]
+    w = inputs[3] if node.op_type == "QLinearConv" else inputs[1]
+    if x.shape is None:
+        return [Tensor(None, x.dtype)]
+    kernel = list(attrs.get("kernel_shape") or (w.shape[2:] if w and w.shape else []))
+    channels = w.shape[0] if w is not None and w.shape is not None else None
+    if not kernel:
+        return [Tensor((x.shape[0], channels) + tuple(None for _ in x.shape[2:]), x.dtype)]
+    return [Tensor(window_shape(x.shape, attrs, channels, kernel), x.dtype)]
+
+
+@_rule("ConvTranspose")
+def _conv_transpose(node, attrs, inputs, ctx):
+    x, w = inputs[0], inputs[1]
+    if x.shape is None:
+        return [Tensor(None, x.dtype)]
+    spatial = len(x.shape) - 2
+    kernel = list(attrs.get("kernel_shape") or (w.shape[2:] if w and w.shape else []))
+    group = attrs.get("group", 1)
+    channels = w.shape[1] * group if w is not None and w.shape is not None else None
+    if attrs.get("output_shape"):
+        dims = list(attrs["output_shape"])[-spatial:]
+        return [Tensor((x.shape[0], channels, *dims), x.dtype)]
+    _, strides, dilations, pads = _window_attrs(attrs, spatial)
+    out_pad = list(attrs.get("output_padding") or [0] * spatial)
+    auto_pad = attrs.get("auto_pad", "NOTSET")
+    out = [x.shape[0], channels]
+    for i in range(spatial):
+        size = x.shape[2 + i]
+        if size is None or not kernel:
+            out.append(None)
+        elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            out.append(size * strides[i])
+        else:
+            p0, p1 = (0, 0) if auto_pad == "VALID" else (pads[i], pads[i + spatial])
+            out.append(transposed_size(size, kernel[i], strides[i], dilations[i], p0, p1, out_pad[i]))
+    return [Tensor(tuple(out), x.dtype)]
+
+
+@_rule("MaxPool", "AveragePool", "LpPool", "MaxRoundingPool")
+def _pool(node, attrs, inputs, ctx):
+    x = inputs[0]
+    if x.shape is None:
+        return [Tensor(None, x.dtype)]
+    kernel = list(attrs.get("kernel_shape") or [])
+    shape = window_shape(x.shape, attrs, x.shape[1], kernel, bool(attrs.get("ceil_mode", 0)))
+    outs = [Tensor(shape, x.dtype)]
+    if len(node.output) > 1:
+        outs.append(Tensor(shape, TensorProto.INT64))
+    return outs
+
+
+@_rule("GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool")
+def _global_pool(node, attrs, inputs, ctx):
+    x = inputs[0]
+    if x.shape is None:
+        return [Tensor(None, x.dtype)]
+    return [Tensor(x.shape[:2] + (1,) * (len(x.shape) - 2), x.dtype)]
+
+
+@_rule("Pad")
+def _pad(node, attrs, inputs, ctx):
+    x = inputs[0]
+    if x.shape is None:
+        return [Tensor(None, x.dtype)]
+    rank = len(x.shape)
+    if ctx.opset < 11:
+        pads = attrs.get("pads")
+        axes = None
+    else:
+        pads = inputs[1].value if len(inputs) > 1 and inputs[1] is not None else None
+        axes = inputs[3].value if len(inputs) > 3 and inputs[3] is not None else None
+    if pads is None:
+        return [Tensor(tuple(ctx.fresh("pad") for _ in x.shape), x.dtype)]
+    axes = [_norm_axis(int(a), rank) for a in axes] if axes is not None else list(range(rank))
+    half = len(pads) // 2
+    shape = list(x.shape)
+    for i, a in enumerate(axes[:half]):
+        begin, end = pads[i], pads[i + half]
+        shape[a] = shape[a] + begin + end if shape[a] is not None else None
+    return [Tensor(tuple(shape), x.dtype)]
+
+
+@_rule("Resize", "Upsample")
+def _resize(node, attrs, inputs, ctx):
+    x = inputs[0]
+    if x.shape is None:
+        return [Tensor(None, x.dtype)]
+    scales = sizes = None
+    if node.op_type == "Upsample" and "scales" in attrs:
+        scales = attrs["scales"]
+    elif node.op_type == "Upsample" or ctx.opset == 10:
+        scales = inputs[1].value if len(inputs) > 1 and inputs[1] else None
+    else:
+        if len(inputs) > 2 and inputs[2] is not None and inputs[2].value:
+            scales = inputs[2].value
+        if len(inputs) > 3 and inputs[3] is not None and inputs[3].value is not None:
+            sizes = inputs[3].value
+    axes = attrs.get("axes")
+    rank = len(x.shape)
+    axes = [_norm_axis(a, rank) for a in axes] if axes else list(range(rank))
+    shape = list(x.shape)
+    if sizes is not None:
+        for a, s in zip(axes, sizes):
+            shape[a] = s
+    elif scales is not None:
+        for a, s in zip(axes, scales):
+            if float(s) != 1.0:
+                shape[a] = scale_dim(shape[a], float(s)) if shape[a] is not None else None
+                if shape[a] is None:
+                    shape[a] = ctx.fresh("resize")
+    else:
+        shape = [shape[0], shape[1]] + [ctx.fresh("resize") for _ in shape[2:]]
+    return [Tensor(tuple(shape), x.dtype)]
+
+
+@_rule("DepthToSpace", "SpaceToDepth")
+def _depth_space(node, attrs, inputs, ctx):
+    x = inputs[0]
+    if x.shape is None:
+        return [Tensor(None, x.dtype)]
+    b = attrs.get("blocksize", 1)
+    n, c, *spatial = x.shape
+    if node.op_type == "DepthToSpace":
+        shape = (n, exact_div(c, b ** len(spatial)) if c is not None else None, *[d * b for d in spatial])
+    else:
+        shape = (n, c * b ** len(spatial) if c is not None else None, *[floordiv(d, b) for d in spatial])
+    return [Tensor(shape, x.dtype)]
+
+
+@_rule("Gemm")
+def _gemm(node, attrs, inputs, ctx):
+    a, b = inputs[0], inputs[1]
+    if a.shape is None or b.shape is None:
+        return [Tensor(None, a.dtype)]
+    m = a.shape[1] if attrs.get("transA", 0) else a.shape[0]
+    n = b.shape[0] if attrs.get("transB", 0) else b.shape[1]
+    return [Tensor((m, n), a.dtype)]
+
+
+@_rule("MatMul", "MatMulInteger")
+def _matmul(node, attrs, inputs, ctx):
+    a, b = inputs[0], inputs[1]
+    if a.shape is None or b.shape is None:
+        return [Tensor(None, a.dtype)]
+    sa, sb = list(a.shape), list(b.shape)
+    if len(sa) == 1:
+        sa = [1] + sa
+    if len(sb) == 1:
+        sb = sb + [1]
+    batch = _broadcast([tuple(sa[:-2]), tuple(sb[:-2])]) or ()
+    shape = list(batch) + [sa[-2], sb[-1]]
+    if len(a.shape) == 1:
+        shape.pop(-2)
+    if len(b.shape) == 1:
+        shape.pop(-1)
+    return [Tensor(tuple(shape), a.dtype)]
+
+
+@_rule("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2",
+       "ReduceL1", "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin")
+def _reduce(node, attrs, inputs, ctx):
+    x = inputs[0]
+    if x.shape is None:
+        return [Tensor(None, x.dtype)]
+    rank = len(x.shape)
+    if node.op_type in ("ArgMax", "ArgMin"):
+        axes = [attrs.get("axis", 0)]
+    else:
+        axes = attrs.get("axes")
+        if axes is None and len(inputs) > 1 and inputs[1] is not None:
+            axes = inputs[1].value
+    keep = attrs.get("keepdims", 1)
+    if axes is None:
+        if attrs.get("noop_with_empty_axes", 0):
+            return [Tensor(x.shape, x.dtype, x.value)]
+        axes = range(rank)
+    axes = {_norm_axis(int(a), rank) for a in axes}
+    shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape) if keep or i not in axes)
+    value = None
+    if node.op_type == "ReduceProd" and x.value is not None and rank == 1:
+        total: Dim = 1
+        for v in x.value:
+            total = total * v
+        value = [total]
+    return [Tensor(shape, TensorProto.INT64 if node.op_type.startswith("Arg") else x.dtype, value)]
+
+
+@_rule("Split")
+def _split(node, attrs, inputs, ctx):
+    x = inputs[0]
+    count = len(node.output)
+    if x.shape is None:
+        return [Tensor(None, x.dtype)] * count
+    axis = _norm_axis(attrs.get("axis", 0), len(x.shape))
+    split = attrs.get("split")
+    if split is None and len(inputs) > 1 and inputs[1] is not None:
+        split = inputs[1].value
+    if split is None:
+        size = x.shape[axis]
+        split = [exact_div(size, count) if size is not None else None] * count
+    outs = []
+    for part in split:
+        shape = list(x.shape)
+        shape[axis] = part
+        outs.append(Tensor(tuple(shape), x.dtype))
+    return outs
+
+
+@_rule("RandomNormal", "RandomUniform", "EyeLike")
+def _random(node, attrs, inputs, ctx):
+    if node.op_type == "EyeLike":
+        return [Tensor(inputs[0].shape, inputs[0].dtype)]
+    return [Tensor(tuple(attrs.get("shape", [])), attrs.get("dtype", TensorProto.FLOAT))]
+
+
+# ---------------------------------------------------------------------------
+
+def topological_nodes(graph: onnx.GraphProto, available: set[str]) -> list[onnx.NodeProto]:
+    """Nodes in dependency order, file order kept where it already is one.
+
+    Iterative (a 5,000-node chain is fine). Raises ``SymcheckError('cycle')``
+    naming nodes on a cycle and ``SymcheckError('undefined-tensor')`` for an
+    input that nothing produces.
+    """
+    import heapq
+
+    producer: dict[str, int] = {}
+    for i, node in enumerate(graph.node):
+        for out in node.output:
+            if out:
+                producer[out] = i
+    waiting = [0] * len(graph.node)
+    consumers: dict[int, list[int]] = {}
+    for i, node in enumerate(graph.node):
+        for name in set(node.input):
+            if not name or name in available:
+                continue
+            if name not in producer:
+                raise SymcheckError(
+                    "undefined-tensor",
+                    f"node {node.name or node.op_type!r} reads tensor {name!r} that nothing produces")
+            waiting[i] += 1
+            consumers.setdefault(producer[name], []).append(i)
+    heap = [i for i, w in enumerate(waiting) if w == 0]
+    heapq.heapify(heap)
+    order = []
+    while heap:
+        i = heapq.heappop(heap)
+        order.append(graph.node[i])
+        for j in consumers.get(i, ()):
+            waiting[j] -= 1
+            if waiting[j] == 0:
+                heapq.heappush(heap, j)
+    if len(order) != len(graph.node):
+        stuck = [graph.node[i].name or graph.node[i].op_type for i, w in enumerate(waiting) if w][:5]
+        raise SymcheckError("cycle", f"the graph has a cycle through {', '.join(map(repr, stuck))}")
+    return order
+
+
+def value_info_shapes(graph: onnx.GraphProto, fresh: Callable[[str], Expr]) -> dict[str, Tensor]:
+    """Shapes the file declares for intermediate tensors and outputs."""
+    out = {}
+    for vi in list(graph.value_info) + list(graph.output):
+        t = type_to_tensor(vi.type, fresh)
+        if t.shape is not None:
+            out[vi.name] = t
+    return out
+
+
+def type_to_tensor(type_proto: onnx.TypeProto, fresh: Callable[[str], Expr],
+                   symbols: Optional[dict] = None) -> Tensor:
+    if not type_proto.HasField("tensor_type"):
+        return UNKNOWN
+    tt = type_proto.tensor_type
+    if not tt.HasField("shape"):
+        return Tensor(None, tt.elem_type)
+    dims: list = []
+    for d in tt.shape.dim:
+        if d.HasField("dim_value"):
+            dims.append(int(d.dim_value))
+        elif d.HasField("dim_param") and symbols is not None:
+            dims.append(symbols.setdefault(d.dim_param, Expr.symbol(_symbol_name(d.dim_param))))
+        else:
+            dims.append(fresh("d"))
+    return Tensor(tuple(dims), tt.elem_type)
+
+
+def _symbol_name(param: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c == "_" else "_" for c in param)
+    return cleaned or "d"
+
+
+class Propagation:
+    """Run the op rules over a graph; ``tensors`` maps names to :class:`Tensor`."""
+
+    def __init__(self, model: onnx.ModelProto, inputs: dict[str, Tensor], opset: int) -> None:
+        self.model = model
+        self.opset = opset
+        self._counter = 0
+        self.tensors: dict[str, Tensor] = {}
+        self.unknown_ops: set[str] = set()
+        graph = model.graph
+        for init in graph.initializer:
+            self.tensors[init.name] = tensor_from_proto(init)
+        self.tensors.update(inputs)
+        self.declared = value_info_shapes(graph, self.fresh)
+        self._inferred: Optional[dict[str, Tensor]] = None
+        available = set(self.tensors)
+        self.order = topological_nodes(graph, available)
+        ctx = Context(opset, self.fresh)
+        for node in self.order:
+            self._run(node, ctx)
+
+    def fresh(self, stem: str) -> Expr:
+        self._counter += 1
+        return Expr.symbol(f"?{stem}{self._counter}")
+
+    def _run(self, node: onnx.NodeProto, ctx: Context) -> None:
+        ins = [self.tensors.get(name, UNKNOWN) if name else None for name in node.input]
+        rule = _RULES.get(node.op_type) if node.domain in ("", "ai.onnx") else None
+        outs: Optional[list] = None
+        if rule is not None:
+            try:
+                outs = rule(node, attributes(node), ins, ctx)
+            except (ValueError, TypeError, IndexError, KeyError, ZeroDivisionError, AttributeError):
+                outs = None
+        if outs is None:
+            self.unknown_ops.add(node.op_type)
+            outs = [self._fallback(name) for name in node.output]
+        for name, tensor in zip(node.output, outs):
+            if not name:
+                continue
+            if tensor.shape is None or any(d is None for d in tensor.shape):
+                fb = self._fallback(name)
+                if fb.shape is not None and (tensor.shape is None or len(fb.shape) == len(tensor.shape)):
+                    merged = fb.shape if tensor.shape is None else tuple(
+                        d if d is not None else f for d, f in zip(tensor.shape, fb.shape))
+                    tensor = Tensor(merged, tensor.dtype or fb.dtype, tensor.value)
+            self.tensors[name] = tensor
+
+    def _fallback(self, name: str) -> Tensor:
+        if name in self.declared:
+            return self.declared[name]
+        if self._inferred is None:
+            self._inferred = _onnx_inferred(self.model, self.fresh)
+        return self._inferred.get(name, UNKNOWN)
+
+
+def _onnx_inferred(model: onnx.ModelProto, fresh) -> dict[str, Tensor]:
+    """onnx.shape_inference on a copy without weight bytes."""
+    stripped = onnx.ModelProto()
+    stripped.CopyFrom(model)
+    graph = stripped.graph
+    for init in graph.initializer:
+        if math.prod(init.dims) > MAX_VALUE_ELEMENTS:
+            for field in ("raw_data", "float_data", "int32_data", "int64_data", "double_data"):
+                init.ClearField(field)
+            del init.external_data[:]
+    try:
+        inferred = onnx.shape_inference.infer_shapes(stripped, data_prop=True)
+    except Exception:
+        return {}
+    return value_info_shapes(inferred.graph, fresh)
