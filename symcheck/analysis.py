@@ -1,0 +1,328 @@
+"""``analyze(path) -> Analysis``: the whole pipeline, one direction.
+
+load -> propagate shapes -> layer graph -> structure (ladder, levels, pairs)
+-> rules. Renderers and verification read the :class:`Analysis`; nothing
+here prints.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Optional, Sequence, Union
+
+import onnx
+
+from . import __version__
+from .dims import Dim, Expr
+from .errors import SymcheckError
+from .layers import Layer, LayerGraph, build, describe_layout
+from .load import Exporter, detect_exporter, opset_version, parse_model, read_model
+from .shapes import Propagation, Tensor, type_to_tensor
+from .structure import RoundTrip, Structure, analyse_structure, round_trip, spatial_of
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One fact about the model, from one rule."""
+
+    code: str
+    name: str
+    severity: str  # "error", "warning" or "info"
+    message: str
+    layers: tuple = ()  # framework layer names, most relevant first
+    level: Optional[int] = None
+    related: tuple = ()  # codes of findings this one explains or is explained by
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "name": self.name, "severity": self.severity,
+                "message": self.message, "layers": list(self.layers), "level": self.level,
+                "related": list(self.related)}
+
+
+SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
+
+
+@dataclass
+class Analysis:
+    """Everything symcheck knows about one model."""
+
+    path: str
+    model: onnx.ModelProto = field(repr=False)
+    exporter: Exporter
+    opset: int
+    layers: LayerGraph = field(repr=False)
+    structure: Structure = field(repr=False)
+    input_name: str = ""
+    output_name: str = ""
+    layout: str = "NCHW"
+    symbols: dict = field(default_factory=dict)  # file dim_param -> display name
+    round_trips: list = field(default_factory=list)  # RoundTrip per spatial axis
+    findings: list = field(default_factory=list)
+    choice: str = ""  # why this input/output pair, when there was a choice
+    verification: Optional[object] = None
+
+    # -- convenience views -------------------------------------------------
+    def layer(self, lid: int) -> Layer:
+        return self.layers.layers[lid]
+
+    @property
+    def input_layer(self) -> Layer:
+        return self.layer(self.structure.input_id)
+
+    @property
+    def output_layer(self) -> Layer:
+        return self.layer(self.structure.output_id)
+
+    @property
+    def is_encoder_decoder(self) -> bool:
+        return self.structure.is_encoder_decoder
+
+    @property
+    def is_reconstruction(self) -> bool:
+        """Output has the input's channel count: it should give back its input."""
+        a, b = self.input_layer.out_shape, self.output_layer.out_shape
+        return bool(a and b) and len(a) == len(b) and len(a) >= 3 and a[1] == b[1]
+
+    @property
+    def total_params(self) -> int:
+        return sum(layer.params for layer in self.layers.layers.values())
+
+    def side_params(self, side: str) -> int:
+        return sum(self.layer(lid).params for lid, s in self.structure.side.items()
+                   if s == side and lid in self.layers.layers)
+
+    @property
+    def bottleneck(self) -> Optional[Layer]:
+        st = self.structure
+        if not st.is_encoder_decoder:
+            return None
+        return self.layer(st.steps[st.split].layer)
+
+    @property
+    def bottleneck_values(self) -> Optional[Dim]:
+        layer = self.bottleneck
+        if layer is None or layer.out_shape is None:
+            return None
+        total: Dim = 1
+        for d in layer.out_shape[1:]:
+            total = total * d
+        return total
+
+    @property
+    def input_values(self) -> Optional[Dim]:
+        shape = self.input_layer.out_shape
+        if shape is None:
+            return None
+        total: Dim = 1
+        for d in shape[1:]:
+            total = total * d
+        return total
+
+    @property
+    def compression(self) -> Optional[float]:
+        a, b = self.input_values, self.bottleneck_values
+        if isinstance(a, int) and isinstance(b, int) and b > 0:
+            return a / b
+        return None
+
+    @property
+    def verdict(self) -> str:
+        if not self.is_encoder_decoder:
+            return "not an encoder-decoder"
+        worst = max((SEVERITY_RANK[f.severity] for f in self.findings), default=-1)
+        if worst >= 1:
+            return "asymmetric"
+        if worst == 0:
+            return "symmetric with notes"
+        return "symmetric"
+
+    def counts(self) -> dict:
+        out = {"error": 0, "warning": 0, "info": 0}
+        for f in self.findings:
+            out[f.severity] += 1
+        return out
+
+    def to_user_layout(self, shape: Optional[tuple]) -> Optional[tuple]:
+        """A canonical (N, C, *spatial) shape in the user's layout (NHWC for Keras)."""
+        if shape is None:
+            return None
+        if self.layout.endswith("C") and len(shape) >= 3 and len(self.layout) == len(shape):
+            return (shape[0], *shape[2:], shape[1])
+        return tuple(shape)
+
+    def dim_text(self, dim) -> str:
+        if dim is None:
+            return "?"
+        if isinstance(dim, Expr):
+            return str(dim.substitute({k: Expr.symbol(v) for k, v in self.symbols.items()}))
+        return str(dim)
+
+    def size_text(self, spatial: Optional[tuple]) -> str:
+        """``28×28``, or ``28`` where all axes agree is not wanted: keep both."""
+        if spatial is None:
+            return "?"
+        if len(spatial) == 0:
+            return "vector"
+        return "×".join(self.dim_text(d) for d in spatial)
+
+    def ladder(self) -> tuple[list, list]:
+        """Sizes along the main path: (encoder side, decoder side).
+
+        The decoder side starts at the bottleneck size, so the Keras blog model
+        gives ``(['28', '14', '7', '4'], ['4', '8', '16', '14', '28'])``.
+        """
+        st = self.structure
+        enc = [self._ladder_size(spatial_of(self.input_layer))]
+        dec: list = []
+        for i, step in enumerate(st.steps):
+            sp = spatial_of(self.layer(step.layer))
+            if sp is None:
+                continue
+            text = self._ladder_size(sp)
+            if st.is_encoder_decoder and i > st.split:
+                if not dec:
+                    dec.append(enc[-1])
+                seq = dec
+            else:
+                seq = enc
+            if text != seq[-1]:
+                seq.append(text)
+        if st.is_encoder_decoder and not dec:
+            dec.append(enc[-1])
+        return enc, dec
+
+    def ladder_text(self) -> str:
+        enc, dec = self.ladder()
+        text = " → ".join(enc)
+        if dec:
+            text += " ‖ " + " → ".join(dec)
+        return text
+
+    def _ladder_size(self, spatial: Optional[tuple]) -> str:
+        if spatial is None:
+            return "?"
+        if len(spatial) == 0:
+            return "·"
+        texts = [self.dim_text(d) for d in spatial]
+        if len(set(texts)) == 1 and all(isinstance(d, int) for d in spatial):
+            return texts[0]
+        if all(isinstance(d, Expr) for d in spatial) and len(set(self._one_axis(spatial))) == 1:
+            return texts[0]  # H → ceil(H/2): the other axes follow the same law
+        return "×".join(texts)
+
+    def _one_axis(self, spatial: tuple) -> list:
+        """Each axis's expression with its own symbol renamed to the first axis's."""
+        shape = self.input_layer.out_shape or ()
+        own = [d for d in shape[2:]]
+        out = []
+        for i, d in enumerate(spatial):
+            if i < len(own) and isinstance(own[i], Expr) and isinstance(own[0], Expr):
+                d = d.substitute({str(own[i]): own[0]})
+            out.append(str(d))
+        return out
+
+    @property
+    def symbolic(self) -> bool:
+        """True when the analysed input has symbolic spatial dims."""
+        return any(isinstance(d, Expr) for d in (self.input_layer.out_shape or ())[2:])
+
+    def to_dict(self) -> dict:
+        from .render.json import analysis_dict
+
+        return analysis_dict(self)
+
+    def __str__(self) -> str:
+        from .render.text import render
+
+        return render(self)
+
+
+ModelSource = Union[str, os.PathLike, bytes, onnx.ModelProto]
+
+
+def analyze(source: ModelSource, input_shapes: Optional[dict] = None,
+            select: Sequence[str] = (), ignore: Sequence[str] = ()) -> Analysis:
+    """Analyse an ONNX model: a path, serialized bytes or a ModelProto.
+
+    ``input_shapes`` pins symbolic input dims, e.g. ``{"input": (1, 1, 28, 28)}``.
+    Raises :class:`~symcheck.errors.SymcheckError` for inputs it cannot analyse.
+    """
+    if isinstance(source, onnx.ModelProto):
+        model, path = source, "<model>"
+    elif isinstance(source, (bytes, bytearray)):
+        model, path = parse_model(bytes(source)), "<bytes>"
+    else:
+        path = os.fspath(source)
+        model = read_model(path)
+    return analyze_model(model, path, input_shapes or {}, select, ignore)
+
+
+def analyze_model(model: onnx.ModelProto, path: str, input_shapes: dict,
+                  select: Sequence[str] = (), ignore: Sequence[str] = ()) -> Analysis:
+    from .rules import run_rules
+
+    exporter = detect_exporter(model)
+    opset = opset_version(model)
+    graph = model.graph
+    inits = {i.name for i in graph.initializer}
+    data_inputs = [i for i in graph.input if i.name not in inits]
+    if not data_inputs:
+        raise SymcheckError("empty-model", "the graph has no data input")
+    symbols: dict = {}
+    counter = [0]
+
+    def fresh(stem: str) -> Expr:
+        counter[0] += 1
+        return Expr.symbol(f"?{stem}{counter[0]}")
+
+    if "" in input_shapes:  # a bare --input-shape pins the first data input
+        input_shapes = dict(input_shapes)
+        input_shapes.setdefault(data_inputs[0].name, input_shapes.pop(""))
+        input_shapes.pop("", None)
+    inputs: dict[str, Tensor] = {}
+    for vi in data_inputs:
+        tensor = type_to_tensor(vi.type, fresh, symbols)
+        if vi.name in input_shapes:
+            pinned = tuple(int(d) for d in input_shapes[vi.name])
+            if tensor.shape is not None and len(tensor.shape) != len(pinned):
+                raise SymcheckError(
+                    "bad-input-shape",
+                    f"input {vi.name!r} has rank {len(tensor.shape)}, not {len(pinned)}")
+            tensor = Tensor(pinned, tensor.dtype)
+        inputs[vi.name] = tensor
+    unknown_pins = set(input_shapes) - set(inputs)
+    if unknown_pins:
+        raise SymcheckError("bad-input-shape",
+                            f"the model has no input named {sorted(unknown_pins)[0]!r}")
+    prop = Propagation(model, inputs, opset)
+    lg = build(model, prop, exporter, [vi.name for vi in data_inputs])
+    st = analyse_structure(lg)
+    from .structure import choose_io
+
+    _, _, choice = choose_io(lg)
+    analysis = Analysis(path=path, model=model, exporter=exporter, opset=opset, layers=lg,
+                        structure=st, layout=describe_layout(lg.layers[st.input_id].out_axes),
+                        choice=choice)
+    analysis.input_name = lg.layers[st.input_id].name
+    analysis.output_name = lg.layers[st.output_id].name
+    analysis.symbols = _display_symbols(analysis, symbols)
+    spatial = len(analysis.input_layer.out_shape or ()) - 2
+    if st.is_encoder_decoder:
+        analysis.round_trips = [round_trip(lg, st, axis) for axis in range(max(spatial, 0))]
+    analysis.findings = run_rules(analysis, select=select, ignore=ignore)
+    return analysis
+
+
+def _display_symbols(analysis: Analysis, symbols: dict) -> dict:
+    """Name symbolic input dims N, H, W (D, H, W; L) whatever the file called them."""
+    shape = analysis.input_layer.out_shape or ()
+    spatial = len(shape) - 2
+    letters = {1: ["L"], 2: ["H", "W"], 3: ["D", "H", "W"]}.get(spatial, [f"S{i}" for i in range(spatial)])
+    names = ["N", "C"] + letters
+    out = {}
+    for dim, name in zip(shape, names):
+        if isinstance(dim, Expr) and len(dim.symbols()) == 1 and str(dim) == next(iter(dim.symbols())):
+            out[str(dim)] = name
+    return out

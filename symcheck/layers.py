@@ -1,0 +1,918 @@
+"""From ONNX nodes to logical layers: the exporter dialects collapsed.
+
+One pass over the nodes in topological order. Every tensor that carries data
+(reachable from a graph input other than through ``Shape``) has a *view*: the
+logical layer it comes from and how its axes map onto that layer's output
+axes. The pass handles, in this order:
+
+* shape machinery (``Shape``, ``Gather``, ``Concat`` of shape values,
+  ``Constant`` ...): nodes whose outputs carry no data are hidden;
+* layers: Conv, ConvTranspose, Gemm/MatMul with a constant operand, pooling,
+  Resize/Upsample, DepthToSpace/SpaceToDepth, Pad, Slice, and merges
+  (Concat/Add/Mul of two data tensors) each become one layer;
+* fused ops: an activation, normalization, bias ``Add`` or scale ``Mul``
+  directly after a layer joins that layer (tf2onnx ``BiasAdd``, Keras-torch
+  separate bias, BatchNorm as Mul+Add);
+* layout: ``Transpose``, and ``Reshape``/``Squeeze``/``Unsqueeze`` that only
+  move size-1 axes, are followed as axis permutations (NHWC graphs);
+* data movement that changes sizes (Keras ``UpSampling2D`` as Tile/Expand +
+  Reshape, Flatten before a dense layer, Reshape after it) is collected and
+  becomes one layer judged by the shapes at its two ends;
+* noise (Identity, Dropout, no-op Cast, all-zero Pad) disappears.
+
+Layers keep the names a user knows: Keras scopes (``conv2d_5``), PyTorch module
+paths (``decoder.3``), MATLAB layer names (``transposed-conv_1``).
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Optional
+
+import networkx as nx
+import onnx
+
+from .dims import Dim, Expr, ceildiv, floordiv
+from .load import Exporter, keras_layer_names
+from .shapes import (Propagation, Tensor, attributes, pool_out, same_pads, scale_dim,
+                     transposed_size)
+
+LEARNED_KINDS = {"conv", "conv-transpose", "dense"}
+TRANSITION_KINDS = {"max-pool", "avg-pool", "upsample", "pixel-shuffle", "space-to-depth",
+                    "global-pool", "flatten", "unflatten"}
+
+_ACTIVATIONS = {
+    "Relu": "relu", "LeakyRelu": "leaky-relu", "PRelu": "prelu", "Sigmoid": "sigmoid",
+    "Tanh": "tanh", "Elu": "elu", "Selu": "selu", "Celu": "celu", "Softplus": "softplus",
+    "Softsign": "softsign", "HardSigmoid": "hard-sigmoid", "HardSwish": "hard-swish",
+    "Gelu": "gelu", "Mish": "mish", "Swish": "silu", "Silu": "silu",
+    "ThresholdedRelu": "thresholded-relu", "Softmax": "softmax", "LogSoftmax": "log-softmax",
+    "Clip": "clip",
+}
+_NORMS = {"BatchNormalization": "batch-norm", "InstanceNormalization": "instance-norm",
+          "LayerNormalization": "layer-norm", "GroupNormalization": "group-norm",
+          "LpNormalization": "lp-norm", "LRN": "lrn", "MeanVarianceNormalization": "mvn"}
+_NOISE = {"Identity", "Dropout", "Cast", "CastLike"}
+_LAYOUT = {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Tile", "Expand"}
+_ELEMENTWISE_CONST = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min"}
+_POOLS = {"MaxPool": "max-pool", "AveragePool": "avg-pool", "LpPool": "lp-pool"}
+
+
+@dataclass
+class Layer:
+    """One logical layer. Shapes are canonical: (N, C, *spatial)."""
+
+    id: int
+    name: str
+    kind: str
+    op: str  # the ONNX op that anchors it ("" for synthesized layers)
+    nodes: list = field(default_factory=list)  # ONNX node names absorbed
+    inputs: list = field(default_factory=list)  # layer ids, data inputs in order
+    in_shape: Optional[tuple] = None
+    out_shape: Optional[tuple] = None
+    params: int = 0
+    attrs: dict = field(default_factory=dict)
+    activation: Optional[str] = None
+    norm: Optional[str] = None
+    out_tensor: str = ""
+    out_axes: Optional[tuple] = None  # canonical axis j lives at out_tensor axis out_axes[j]
+    transfer: list = field(default_factory=list)  # per spatial axis: Expr in "x", int, ("match", id, axis) or None
+    scopes: list = field(default_factory=list)  # candidate names, best first
+
+    @property
+    def learned(self) -> bool:
+        return self.kind in LEARNED_KINDS
+
+    @property
+    def spatial(self) -> Optional[tuple]:
+        return None if self.out_shape is None else tuple(self.out_shape[2:])
+
+    @property
+    def channels(self) -> Optional[Dim]:
+        if self.out_shape is None or len(self.out_shape) < 2:
+            return None
+        return self.out_shape[1]
+
+    @property
+    def in_channels(self) -> Optional[Dim]:
+        if self.in_shape is None or len(self.in_shape) < 2:
+            return None
+        return self.in_shape[1]
+
+
+@dataclass
+class View:
+    """Where a data tensor's values come from."""
+
+    layer: int
+    axes: Optional[tuple]  # tensor axis i -> layer-output tensor axis (None: new size-1 axis)
+    pending: list = field(default_factory=list)  # data-movement nodes not yet explained
+
+
+@dataclass
+class LayerGraph:
+    graph: nx.DiGraph
+    layers: dict  # id -> Layer
+    inputs: list  # ids of input layers
+    outputs: list  # ids of output layers
+    input_layout: str  # "NCHW" style string for the primary input, e.g. "NHWC"
+    hidden_nodes: int
+    unknown_ops: set
+
+
+class _Builder:
+    def __init__(self, model: onnx.ModelProto, prop: Propagation, exporter: Exporter,
+                 data_inputs: list[str]) -> None:
+        self.model = model
+        self.prop = prop
+        self.exporter = exporter
+        self.layers: dict[int, Layer] = {}
+        self.views: dict[str, View] = {}
+        self.consumers: dict[str, int] = {}
+        self.constants = {i.name for i in model.graph.initializer}
+        self.init_dims = {i.name: tuple(i.dims) for i in model.graph.initializer}
+        self.hidden = 0
+        for node in model.graph.node:
+            for name in node.input:
+                if name:
+                    self.consumers[name] = self.consumers.get(name, 0) + 1
+        for out in model.graph.output:
+            self.consumers[out.name] = self.consumers.get(out.name, 0) + 1
+        self.input_ids = []
+        for name in data_inputs:
+            t = prop.tensors[name]
+            layer = self._new("input", name, "", None, t.shape, out_tensor=name)
+            layer.out_axes = None  # unknown until a layer consumes it
+            self.views[name] = View(layer.id, tuple(range(len(t.shape or ()))))
+            self.input_ids.append(layer.id)
+
+    # -- helpers --------------------------------------------------------
+    def _new(self, kind: str, name: str, op: str, in_shape, out_shape, **kw) -> Layer:
+        layer = Layer(len(self.layers), name, kind, op, in_shape=in_shape,
+                      out_shape=out_shape, **kw)
+        self.layers[layer.id] = layer
+        return layer
+
+    def shape(self, name: str) -> Optional[tuple]:
+        return self.prop.tensors.get(name, Tensor(None)).shape
+
+    def is_data(self, name: str) -> bool:
+        return bool(name) and name in self.views
+
+    def const_numel(self, name: str) -> int:
+        t = self.prop.tensors.get(name)
+        if t is None or t.shape is None:
+            return 0
+        try:
+            return math.prod(int(d) for d in t.shape)
+        except TypeError:
+            return 0
+
+    # -- resolving a view into a layer feeding a canonical consumer ------
+    def resolve(self, name: str, consumer_shape: Optional[tuple], node: onnx.NodeProto) -> int:
+        """The layer whose output is ``name`` as a consumer with a canonical input sees it."""
+        view = self.views[name]
+        src = self.layers[view.layer]
+        if view.pending or view.axes is None:
+            return self._materialize(view, name, consumer_shape).id
+        if src.kind == "input" and src.out_axes is None:
+            axes = tuple(view.axes)
+            rank = len(src.out_shape or ())
+            if None not in axes and sorted(axes) == list(range(rank)):
+                src.out_axes = axes
+            else:
+                src.out_axes = tuple(range(rank))
+            src.out_shape = tuple((self.shape(src.out_tensor) or ())[a] for a in src.out_axes)
+            src.in_shape = src.out_shape
+        return src.id
+
+    def _materialize(self, view: View, name: str, target: Optional[tuple]) -> Layer:
+        """Explain collected data-movement nodes by the shapes at both ends."""
+        src = self.layers[view.layer]
+        if src.kind == "input" and src.out_axes is None:
+            src.out_axes = tuple(range(len(src.out_shape or ())))
+        before = src.out_shape
+        after = target if target is not None else self.shape(name)
+        kind, transfer, attrs = classify_reshape(before, after)
+        names = [n.name for n in view.pending]
+        layer = self._new(kind, "", "", before, after, nodes=names, attrs=attrs,
+                          out_tensor=name, inputs=[src.id])
+        layer.out_axes = tuple(range(len(after or ())))
+        layer.transfer = transfer
+        layer.scopes = [n.name for n in view.pending]
+        layer.attrs["ops"] = [n.op_type for n in view.pending]
+        self.views[name] = View(layer.id, tuple(range(len(after or ()))))
+        return layer
+
+    # -- the pass -------------------------------------------------------
+    def run(self) -> None:
+        for node in self.prop.order:
+            data_in = [n for n in node.input if self.is_data(n)]
+            if not data_in or node.op_type in ("Shape", "Size", "RandomNormalLike",
+                                               "RandomUniformLike", "EyeLike"):
+                self.hidden += 1
+                continue
+            self.visit(node, data_in)
+
+    def visit(self, node: onnx.NodeProto, data_in: list[str]) -> None:
+        op = node.op_type
+        attrs = attributes(node)
+        if op in ("Conv", "ConvTranspose", "ConvInteger", "QLinearConv"):
+            self.window_layer(node, attrs, "conv-transpose" if op == "ConvTranspose" else "conv")
+        elif op in _POOLS or op in ("GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"):
+            self.window_layer(node, attrs, _POOLS.get(op, "global-pool"))
+        elif op in ("Resize", "Upsample"):
+            self.resize_layer(node, attrs)
+        elif op in ("DepthToSpace", "SpaceToDepth"):
+            self.simple_layer(node, attrs, "pixel-shuffle" if op == "DepthToSpace" else "space-to-depth",
+                              data_in[0])
+        elif op in ("Gemm", "MatMul") and len(data_in) == 1 and node.input[0] == data_in[0]:
+            self.dense_layer(node, attrs)
+        elif len(data_in) >= 2 and op in ("Concat", "Add", "Sum", "Mul", "Sub", "Max", "Min",
+                                          "Mean", "Div", "Where", "MatMul", "Gemm"):
+            self.merge_layer(node, attrs, data_in)
+        elif op == "Pad":
+            self.pad_layer(node, attrs, data_in[0])
+        elif op == "Slice":
+            self.slice_layer(node, attrs, data_in[0])
+        elif op in _NOISE or op in _ACTIVATIONS or op in _NORMS or (
+                op in _ELEMENTWISE_CONST and len(data_in) == 1):
+            self.elementwise(node, attrs, data_in[0])
+        elif op in _LAYOUT and node.input[0] == data_in[0]:
+            self.movement(node, attrs, data_in[0])
+        else:
+            self.simple_layer(node, attrs, op.lower(), data_in[0], inputs=data_in)
+
+    # -- layer constructors ------------------------------------------------
+    def _anchor(self, node, kind, data_name, **kw) -> Layer:
+        in_shape = self.shape(data_name)
+        src = self.resolve(data_name, in_shape, node)
+        out = node.output[0]
+        layer = self._new(kind, "", node.op_type, in_shape, self.shape(out), nodes=[node.name],
+                          inputs=[src], out_tensor=out, **kw)
+        layer.out_axes = tuple(range(len(layer.out_shape or ())))
+        layer.scopes = [node.name]
+        self.views[out] = View(layer.id, layer.out_axes)
+        return layer
+
+    def window_layer(self, node, attrs, kind) -> None:
+        data = node.input[0]
+        layer = self._anchor(node, kind, data)
+        weight = node.input[3] if node.op_type == "QLinearConv" else (
+            node.input[1] if len(node.input) > 1 else "")
+        spatial = len(layer.in_shape or ()) - 2
+        info = {"kernel": list(attrs.get("kernel_shape") or ()),
+                "stride": list(attrs.get("strides") or [1] * max(spatial, 0)),
+                "dilation": list(attrs.get("dilations") or [1] * max(spatial, 0)),
+                "pads": list(attrs.get("pads") or [0] * max(2 * spatial, 0)),
+                "auto_pad": attrs.get("auto_pad", "NOTSET"),
+                "group": attrs.get("group", 1),
+                "pads_given": "pads" in attrs}
+        if kind in ("conv", "conv-transpose"):
+            wshape = self.shape(weight) if weight else None
+            if not info["kernel"] and wshape:
+                info["kernel"] = list(wshape[2:])
+            layer.params = self.const_numel(weight) if weight in self.constants else 0
+            for extra in node.input[2:3]:
+                if extra and extra in self.constants:
+                    layer.params += self.const_numel(extra)
+            if kind == "conv-transpose":
+                info["output_padding"] = list(attrs.get("output_padding") or [0] * spatial)
+                if attrs.get("output_shape"):
+                    info["output_shape"] = list(attrs["output_shape"])
+        else:
+            info["ceil_mode"] = int(attrs.get("ceil_mode", 0))
+        if kind == "global-pool":
+            info["kernel"] = [None] * spatial
+        info["padding"] = self._padding_mode(info, layer.in_shape, kind)
+        layer.attrs = info
+        layer.transfer = [self._window_transfer(info, i, kind) for i in range(max(spatial, 0))]
+        if kind == "conv" and _covers_whole_map(info, layer.in_shape, layer.out_shape):
+            # MATLAB writes fullyConnectedLayer as a Conv over the whole map
+            layer.kind = "dense"
+            layer.attrs["units"] = layer.out_shape[1]
+            layer.transfer = [("fixed", d, 1) for d in layer.in_shape[2:]]
+
+    def _padding_mode(self, info: dict, in_shape, kind: str) -> str:
+        """'same', 'valid' or 'explicit', read through the exporter's dialect."""
+        if info["auto_pad"] in ("SAME_UPPER", "SAME_LOWER"):
+            return "same"
+        if info["auto_pad"] == "VALID":
+            return "valid"
+        if kind == "global-pool" or not info["kernel"]:
+            return "valid"
+        spatial = len(info["kernel"])
+        pads = info["pads"]
+        if kind == "conv-transpose":
+            return "valid" if not any(pads) else "explicit"
+        if not any(pads):
+            # tf2onnx writes no pads for 'valid' and explicit pads for 'same'.
+            keras_same = self.exporter.variant == "tf2onnx" and info["pads_given"]
+            return "same" if keras_same else "valid"
+        if all(s == 1 for s in info["stride"]) and all(
+                pads[i] + pads[i + spatial] == info["dilation"][i] * (info["kernel"][i] - 1)
+                and abs(pads[i] - pads[i + spatial]) <= 1 for i in range(spatial)):
+            return "same"
+        sizes = (in_shape or ())[2:]
+        same = True
+        for i in range(spatial):
+            size = sizes[i] if i < len(sizes) else None
+            if not isinstance(size, int):
+                same = False
+                break
+            want = same_pads(size, info["kernel"][i], info["stride"][i], info["dilation"][i])
+            if (pads[i], pads[i + spatial]) != want and (pads[i + spatial], pads[i]) != want:
+                same = False
+        if same and all(s == 1 for s in info["stride"]):
+            return "same"
+        if same and self.exporter.family in ("keras", "matlab"):
+            return "same"
+        return "explicit"
+
+    def _window_transfer(self, info: dict, axis: int, kind: str):
+        x = Expr.symbol("x")
+        if kind == "global-pool":
+            return 1
+        spatial = len(info["kernel"])
+        if axis >= spatial:
+            return None
+        k, s, d = info["kernel"][axis], info["stride"][axis], info["dilation"][axis]
+        p0, p1 = info["pads"][axis], info["pads"][axis + spatial]
+        if kind == "conv-transpose":
+            if "output_shape" in info:
+                return info["output_shape"][-spatial + axis]
+            if info["auto_pad"] in ("SAME_UPPER", "SAME_LOWER"):
+                return s * x
+            return transposed_size(x, k, s, d, p0, p1, info["output_padding"][axis])
+        if info["padding"] == "same" and not info.get("ceil_mode"):
+            return ceildiv(x, s)
+        if info["auto_pad"] == "VALID":
+            p0 = p1 = 0
+        return pool_out(x, k, s, d, p0, p1, bool(info.get("ceil_mode")))
+
+    def resize_layer(self, node, attrs) -> None:
+        layer = self._anchor(node, "upsample", node.input[0])
+        before, after = layer.in_shape, layer.out_shape
+        spatial = len(before or ()) - 2
+        mode = attrs.get("mode", "nearest")
+        layer.attrs = {"mode": mode,
+                       "coordinate_transformation_mode": attrs.get("coordinate_transformation_mode", "")}
+        sizes_name = node.input[3] if len(node.input) > 3 else ""
+        computed = sizes_name and sizes_name not in self.constants and not self._is_const_value(sizes_name)
+        transfer, factors = [], []
+        for i in range(spatial):
+            a, b = before[2 + i], after[2 + i]
+            ratio = _ratio(a, b)
+            factors.append(ratio)
+            if computed:
+                source = self._shape_source(sizes_name, node.input[0])
+                transfer.append(("match", source, i) if source is not None else b)
+            elif ratio is not None:
+                transfer.append(scale_dim(Expr.symbol("x"), ratio))
+            else:
+                transfer.append(b if isinstance(b, int) else None)
+        layer.attrs["factor"] = factors
+        layer.attrs["to_size"] = bool(computed)
+        if factors and all(f is not None and f < 1 for f in factors):
+            layer.kind = "downsample"
+        layer.transfer = transfer
+
+    def _is_const_value(self, name: str) -> bool:
+        t = self.prop.tensors.get(name)
+        return t is not None and t.value is not None and all(isinstance(v, (int, float)) for v in t.value) \
+            and not self._depends_on_shape(name)
+
+    def _depends_on_shape(self, name: str) -> bool:
+        return self._shape_source(name, None, any_source=True) is not None
+
+    def _shape_source(self, name: str, exclude: Optional[str], any_source: bool = False) -> Optional[int]:
+        """The layer whose size a computed shape tensor copies (resize/crop to a skip)."""
+        producers = self._producers()
+        seen, stack, found = set(), [name], []
+        while stack and len(seen) < 200:
+            cur = stack.pop()
+            if cur in seen:
+                continue
+            seen.add(cur)
+            node = producers.get(cur)
+            if node is None:
+                continue
+            if node.op_type == "Shape":
+                found.append(node.input[0])
+                continue
+            stack.extend(i for i in node.input if i)
+        if any_source:
+            return 0 if found else None
+        for tensor in found:
+            if tensor != exclude and tensor in self.views:
+                return self.views[tensor].layer
+        return None
+
+    def _producers(self) -> dict:
+        if not hasattr(self, "_producer_map"):
+            self._producer_map = {o: n for n in self.model.graph.node for o in n.output}
+        return self._producer_map
+
+    def simple_layer(self, node, attrs, kind, data_name, inputs=None) -> None:
+        layer = self._anchor(node, kind, data_name)
+        if inputs and len(inputs) > 1:
+            for extra in inputs[1:]:
+                layer.inputs.append(self.resolve(extra, self.shape(extra), node))
+        layer.attrs = {k: v for k, v in attrs.items() if isinstance(v, (int, float, str, list))}
+        before, after = layer.in_shape, layer.out_shape
+        if kind in ("pixel-shuffle", "space-to-depth"):
+            b = attrs.get("blocksize", 1)
+            x = Expr.symbol("x")
+            layer.attrs = {"blocksize": b, "factor": [b if kind == "pixel-shuffle" else 1 / b] * (len(before or ()) - 2)}
+            layer.transfer = [b * x if kind == "pixel-shuffle" else floordiv(x, b)] * (len(before or ()) - 2)
+        else:
+            layer.transfer = _same_or_const(before, after)
+
+    def dense_layer(self, node, attrs) -> None:
+        layer = self._anchor(node, "dense", node.input[0])
+        weight = node.input[1]
+        layer.params = self.const_numel(weight) if weight in self.constants else 0
+        if len(node.input) > 2 and node.input[2] in self.constants:
+            layer.params += self.const_numel(node.input[2])
+        layer.attrs = {"units": (layer.out_shape or (None, None))[-1]}
+        layer.transfer = []
+
+    def merge_layer(self, node, attrs, data_in) -> None:
+        first = data_in[0]
+        views = [self.views[n] for n in data_in]
+        ids = [self.resolve(n, self.shape(n), node) for n in data_in]
+        # the merge works in the layout of its inputs; map the axis to canonical
+        axes = views[0].axes if not views[0].pending else None
+        src_layer = self.layers[ids[0]]
+        out = node.output[0]
+        kind = {"Concat": "concat", "Add": "add", "Sum": "add", "Mul": "mul", "Sub": "sub"}.get(
+            node.op_type, node.op_type.lower())
+        canon_axes = None
+        if axes is not None and src_layer.out_axes is not None and None not in axes:
+            # tensor axis i is layer-output tensor axis axes[i]; canonical j at out_axes[j]
+            inverse = {t: j for j, t in enumerate(src_layer.out_axes)}
+            canon_axes = tuple(inverse.get(a) for a in axes)
+        layer = self._new(kind, "", node.op_type, src_layer.out_shape, None, nodes=[node.name],
+                          inputs=ids, out_tensor=out)
+        layer.scopes = [node.name]
+        shape = self.shape(out)
+        if canon_axes is not None and shape is not None and None not in canon_axes:
+            # canonical j lives at tensor axis k where canon_axes[k] == j
+            position = {j: k for k, j in enumerate(canon_axes)}
+            layer.out_axes = tuple(position[j] for j in range(len(canon_axes)))
+            layer.out_shape = tuple(shape[k] for k in layer.out_axes)
+            if kind == "concat":
+                axis = attrs.get("axis", 0)
+                axis = axis + len(shape) if axis < 0 else axis
+                layer.attrs["axis"] = canon_axes[axis]
+        else:
+            layer.out_axes = tuple(range(len(shape or ())))
+            layer.out_shape = shape
+            if kind == "concat":
+                layer.attrs["axis"] = attrs.get("axis", 0)
+        layer.attrs["input_shapes"] = [self.layers[i].out_shape for i in ids]
+        spatial = len(layer.out_shape or ()) - 2
+        layer.transfer = [Expr.symbol("x")] * max(spatial, 0)
+        self.views[out] = View(layer.id, tuple(range(len(shape or ()))))
+
+    def pad_layer(self, node, attrs, data_name) -> None:
+        before = self.shape(data_name)
+        after = self.shape(node.output[0])
+        if before is not None and before == after:
+            self.elementwise(node, attrs, data_name)  # all-zero pads: a no-op
+            return
+        layer = self._axis_op(node, "pad", data_name)
+        layer.attrs["mode"] = attrs.get("mode", "constant")
+
+    def slice_layer(self, node, attrs, data_name) -> None:
+        self._axis_op(node, "crop", data_name)
+
+    def _axis_op(self, node, kind, data_name) -> Layer:
+        """Pad or Slice: a size change along tensor axes, mapped to canonical."""
+        view = self.views[data_name]
+        src_id = self.resolve(data_name, None, node) if not view.pending else \
+            self._materialize(view, data_name, None).id
+        view = self.views[data_name]
+        src = self.layers[src_id]
+        out = node.output[0]
+        shape_after = self.shape(out)
+        layer = self._new(kind, "", node.op_type, src.out_shape, None, nodes=[node.name],
+                          inputs=[src_id], out_tensor=out)
+        layer.scopes = [node.name]
+        axes = view.axes
+        if axes is not None and src.out_axes is not None and None not in axes and shape_after:
+            inverse = {t: j for j, t in enumerate(src.out_axes)}
+            canon = [inverse.get(a) for a in axes]
+            if None not in canon:
+                position = {j: k for k, j in enumerate(canon)}
+                layer.out_axes = tuple(position[j] for j in range(len(canon)))
+                layer.out_shape = tuple(shape_after[k] for k in layer.out_axes)
+        if layer.out_shape is None:
+            layer.out_shape = shape_after
+            layer.out_axes = tuple(range(len(shape_after or ())))
+        before, after = layer.in_shape, layer.out_shape
+        transfer = []
+        spatial = len(before or ()) - 2
+        computed = any(i and i not in self.constants and not self._is_const_value(i) for i in node.input[1:])
+        for i in range(max(spatial, 0)):
+            a, b = before[2 + i], after[2 + i] if after and len(after) > 2 + i else None
+            if computed:
+                source = self._shape_source_any(node.input[1:], data_name)
+                transfer.append(("match", source, i) if source is not None else b)
+            elif isinstance(a, int) and isinstance(b, int):
+                delta = b - a
+                transfer.append(Expr.symbol("x") + delta)
+            elif a is not None and b is not None:
+                try:
+                    delta = b - a
+                    transfer.append(Expr.symbol("x") + delta if isinstance(delta, int) else None)
+                except TypeError:
+                    transfer.append(None)
+            else:
+                transfer.append(None)
+        layer.transfer = transfer
+        self.views[out] = View(layer.id, tuple(range(len(shape_after or ()))))
+        return layer
+
+    def _shape_source_any(self, names, exclude) -> Optional[int]:
+        for name in names:
+            if name:
+                found = self._shape_source(name, exclude)
+                if found is not None:
+                    return found
+        return None
+
+    def elementwise(self, node, attrs, data_name) -> None:
+        view = self.views[data_name]
+        out = node.output[0]
+        op = node.op_type
+        src = self.layers[view.layer]
+        single = self.consumers.get(data_name, 0) == 1
+        if op in _NOISE or op == "Pad":
+            self.views[out] = View(view.layer, view.axes, list(view.pending))
+            if not view.pending and single and src.out_tensor == data_name:
+                src.out_tensor = out
+            self.hidden += 1
+            return
+        fusable = (single and not view.pending and src.kind not in ("input",)
+                   and src.out_tensor == data_name)
+        if src.kind == "input" and op in _ELEMENTWISE_CONST and single and not view.pending:
+            src.nodes.append(node.name)
+            src.attrs.setdefault("preprocessing", []).append(op)
+            src.out_tensor = out
+            self.views[out] = View(view.layer, view.axes)
+            return
+        if fusable:
+            src.nodes.append(node.name)
+            src.scopes.append(node.name)
+            if op in _ACTIVATIONS:
+                name = _ACTIVATIONS[op]
+                if op == "Clip":
+                    name = _clip_name(node, attrs, self.prop)
+                src.activation = name if not src.activation else f"{src.activation}+{name}"
+            elif op in _NORMS:
+                src.norm = _NORMS[op]
+            else:  # bias Add, scale Mul (BatchNorm as Mul+Add), ...
+                if src.learned and op in ("Add", "Sub", "Mul"):
+                    const = [i for i in node.input if i and i != data_name]
+                    src.params += sum(self.const_numel(c) for c in const if c in self.constants)
+                    if op == "Mul" or (src.attrs.get("fused") and "Mul" in src.attrs["fused"]):
+                        src.norm = src.norm or "affine"
+                src.attrs.setdefault("fused", []).append(op)
+            src.out_tensor = out
+            self.views[out] = View(view.layer, view.axes)
+            return
+        kind = "activation" if op in _ACTIVATIONS else "norm" if op in _NORMS else "scale"
+        in_shape = self.shape(data_name)
+        layer = self._anchor(node, kind, data_name)
+        layer.in_shape = in_shape
+        if kind == "activation":
+            layer.activation = _clip_name(node, attrs, self.prop) if op == "Clip" else _ACTIVATIONS[op]
+        elif kind == "norm":
+            layer.norm = _NORMS[op]
+        layer.transfer = [Expr.symbol("x")] * max(len(in_shape or ()) - 2, 0)
+
+    def movement(self, node, attrs, data_name) -> None:
+        view = self.views[data_name]
+        out = node.output[0]
+        before, after = self.shape(data_name), self.shape(node.output[0])
+        axes = None if view.pending or view.axes is None else _track_axes(
+            node.op_type, attrs, view.axes, before, after)
+        self.hidden += 1
+        if axes is None:
+            self.views[out] = View(view.layer, None, list(view.pending) + [node])
+        else:
+            self.views[out] = View(view.layer, axes)
+
+    # -- outputs ----------------------------------------------------------
+    def finish(self, output_names: list[str]) -> list[int]:
+        ids = []
+        for name in output_names:
+            if name not in self.views:
+                continue
+            view = self.views[name]
+            src_id = view.layer
+            target = None
+            if view.pending:
+                # a reshape at the very end: read it in the input's layout
+                shape = self.shape(name)
+                target = _to_canonical(shape, self._input_axes())
+                src_id = self._materialize(view, name, target).id
+                axes = self._input_axes()
+            else:
+                src = self.layers[src_id]
+                if src.kind == "input" and src.out_axes is None:
+                    src.out_axes = tuple(range(len(src.out_shape or ())))
+                axes = None
+                if view.axes is not None and None not in view.axes and src.out_axes is not None:
+                    inverse = {t: j for j, t in enumerate(src.out_axes)}
+                    canon = [inverse.get(a) for a in view.axes]
+                    if None not in canon:
+                        position = {j: k for k, j in enumerate(canon)}
+                        axes = tuple(position[j] for j in range(len(canon)))
+            src = self.layers[src_id]
+            shape = src.out_shape
+            tensor_shape = self.shape(name)
+            if tensor_shape is not None and shape is not None and len(tensor_shape) != len(shape):
+                shape, axes = tensor_shape, None
+            layer = self._new("output", name, "", shape, shape, inputs=[src_id], out_tensor=name)
+            layer.out_axes = axes or tuple(range(len(shape or ())))
+            layer.transfer = [Expr.symbol("x")] * max(len(shape or ()) - 2, 0)
+            ids.append(layer.id)
+        return ids
+
+    def _input_axes(self) -> Optional[tuple]:
+        if not self.input_ids:
+            return None
+        return self.layers[self.input_ids[0]].out_axes
+
+
+def _covers_whole_map(info: dict, before, after) -> bool:
+    if before is None or after is None or len(before) < 3:
+        return False
+    if any(d != 1 for d in after[2:]) or any(p for p in info["pads"]):
+        return False
+    return list(before[2:]) == list(info["kernel"]) and all(isinstance(d, int) for d in before[2:])
+
+
+def _to_canonical(shape, axes):
+    if shape is None or axes is None or len(axes) != len(shape):
+        return shape
+    return tuple(shape[a] for a in axes)
+
+
+def _ratio(a, b) -> Optional[float]:
+    if isinstance(a, int) and isinstance(b, int) and a > 0:
+        if b % a == 0:
+            return b // a
+        if a % b == 0 and b > 0:
+            return 1 / (a // b)
+        return b / a
+    if isinstance(a, Expr) or isinstance(b, Expr):
+        for factor in (2, 3, 4, 8, 16):
+            if b == factor * a:
+                return factor
+            if a == factor * b:
+                return 1 / factor
+        if a == b:
+            return 1
+    return None
+
+
+def _same_or_const(before, after) -> list:
+    spatial = len(before or ()) - 2
+    out = []
+    for i in range(max(spatial, 0)):
+        a = before[2 + i]
+        b = after[2 + i] if after is not None and len(after) > 2 + i else None
+        out.append(Expr.symbol("x") if a == b else (b if isinstance(b, int) else None))
+    return out
+
+
+def classify_reshape(before, after) -> tuple[str, list, dict]:
+    """Name what a run of reshapes/tiles did, from the shapes at its ends."""
+    x = Expr.symbol("x")
+    if before is None or after is None:
+        return "reshape", [], {}
+    if len(before) >= 3 and len(after) == 2:
+        return "flatten", [("fixed", d, 1) for d in before[2:]], {"features": after[1]}
+    if len(before) == 2 and len(after) >= 3:
+        return "unflatten", [b if isinstance(b, int) else None for b in after[2:]], {}
+    if len(before) != len(after) or len(before) < 3:
+        return "reshape", [], {}
+    c0, c1 = before[1], after[1]
+    factors = [_ratio(a, b) for a, b in zip(before[2:], after[2:])]
+    if any(f is None for f in factors):
+        return "reshape", [b if isinstance(b, int) else None for b in after[2:]], {}
+    if all(f == 1 for f in factors):
+        return ("identity" if c0 == c1 else "reshape"), [x] * len(factors), {}
+    if c0 == c1 and all(f >= 1 and float(f).is_integer() for f in factors):
+        return "upsample", [int(f) * x for f in factors], {"factor": [int(f) for f in factors],
+                                                          "mode": "nearest (repeat)"}
+    up = math.prod(f for f in factors)
+    if all(f >= 1 for f in factors) and isinstance(c0, int) and isinstance(c1, int) and c1 * up == c0:
+        return "pixel-shuffle", [int(f) * x for f in factors], {"factor": [int(f) for f in factors]}
+    if all(f < 1 for f in factors) and isinstance(c0, int) and isinstance(c1, int):
+        inv = [round(1 / f) for f in factors]
+        if c0 * math.prod(inv) == c1:
+            return "space-to-depth", [floordiv(x, r) for r in inv], {"factor": [1 / r for r in inv]}
+    return "reshape", [b if isinstance(b, int) else None for b in after[2:]], {}
+
+
+def _track_axes(op: str, attrs: dict, axes: tuple, before, after) -> Optional[tuple]:
+    """Follow axes through a layout op; None when sizes are regrouped."""
+    if before is None or after is None:
+        return None
+    if op == "Transpose":
+        perm = attrs.get("perm") or list(reversed(range(len(axes))))
+        return tuple(axes[p] for p in perm)
+    if op in ("Tile", "Expand"):
+        return axes if tuple(before) == tuple(after) else None
+    if op in ("Reshape", "Squeeze", "Unsqueeze", "Flatten"):
+        big_before = [(i, d) for i, d in enumerate(before) if d != 1]
+        big_after = [(i, d) for i, d in enumerate(after) if d != 1]
+        if [d for _, d in big_before] != [d for _, d in big_after]:
+            return None
+        ones_before = [i for i, d in enumerate(before) if d == 1]
+        ones_after = [i for i, d in enumerate(after) if d == 1]
+        out: list = [None] * len(after)
+        for (i, _), (j, _) in zip(big_before, big_after):
+            out[j] = axes[i]
+        for k, j in enumerate(ones_after):
+            out[j] = axes[ones_before[k]] if k < len(ones_before) else None
+        return tuple(out)
+    return None
+
+
+def _clip_name(node, attrs, prop) -> str:
+    lo, hi = attrs.get("min"), attrs.get("max")
+    if len(node.input) > 1:
+        t = prop.tensors.get(node.input[1])
+        lo = t.value[0] if t is not None and t.value else lo
+    if len(node.input) > 2:
+        t = prop.tensors.get(node.input[2])
+        hi = t.value[0] if t is not None and t.value else hi
+    if lo == 0 and hi is not None:
+        return f"clipped-relu({hi:g})"
+    if lo == 0 and hi is None:
+        return "relu"
+    return "clip"
+
+
+# ---------------------------------------------------------------------------
+# Names
+
+_TS_NAME = re.compile(r"^/(?:(.*)/)?([A-Za-z]+)(?:_\d+)?$")
+
+
+def assign_names(layers: dict, model: onnx.ModelProto, exporter: Exporter) -> None:
+    """Give every layer the name its framework shows (see module docstring)."""
+    nodes = {n.name: n for n in model.graph.node}
+    keras_scopes: dict[str, str] = {}
+    if exporter.variant == "tf2onnx":
+        scopes = []
+        for n in model.graph.node:
+            parts = n.name.split("/")
+            if len(parts) >= 3:
+                scopes.append(parts[1])
+        keras_scopes = keras_layer_names(scopes)
+    used: dict[str, int] = {}
+    for layer in layers.values():
+        if layer.kind in ("input", "output"):
+            continue
+        name = None
+        for candidate in layer.scopes:
+            name = _framework_name(candidate, nodes.get(candidate), exporter, keras_scopes)
+            if name:
+                break
+        if not name:
+            name = layer.scopes[0] if layer.scopes else f"{layer.kind}_{layer.id}"
+        count = used.get(name, 0)
+        used[name] = count + 1
+        layer.name = name if count == 0 else f"{name}#{count + 1}"
+
+
+def _framework_name(node_name: str, node: Optional[onnx.NodeProto], exporter: Exporter,
+                    keras_scopes: dict) -> Optional[str]:
+    if node is not None:
+        for prop in node.metadata_props:
+            if prop.key == "pkg.torch.onnx.name_scopes":
+                try:
+                    scopes = ast.literal_eval(prop.value)
+                except (ValueError, SyntaxError):
+                    scopes = []
+                modules = [s for s in scopes[:-1] if s]
+                if modules:
+                    return modules[-1]
+                return None
+    if exporter.variant == "tf2onnx":
+        parts = node_name.split("/")
+        if len(parts) >= 3:
+            return keras_scopes.get(parts[1], parts[1])
+        return None
+    if exporter.family in ("pytorch", "keras") and node_name.startswith("/"):
+        match = _TS_NAME.match(node_name)
+        if match and match.group(1):
+            return match.group(1).split("/")[-1]
+        return None
+    if exporter.family == "matlab":
+        return node_name
+    return node_name or None
+
+
+def build(model: onnx.ModelProto, prop: Propagation, exporter: Exporter,
+          data_inputs: list[str]) -> LayerGraph:
+    """Build the logical layer graph (a networkx DiGraph of layer ids)."""
+    builder = _Builder(model, prop, exporter, data_inputs)
+    builder.run()
+    outputs = builder.finish([o.name for o in model.graph.output])
+    _fold_pads(builder.layers)
+    assign_names(builder.layers, model, exporter)
+    graph = nx.DiGraph()
+    for layer in builder.layers.values():
+        graph.add_node(layer.id)
+        for src in layer.inputs:
+            graph.add_edge(src, layer.id)
+    _drop_identity(graph, builder.layers)
+    layout = "NCHW"
+    if builder.input_ids:
+        layout = describe_layout(builder.layers[builder.input_ids[0]].out_axes)
+    return LayerGraph(graph, builder.layers, builder.input_ids, outputs, layout,
+                      builder.hidden, prop.unknown_ops)
+
+
+def describe_layout(axes: Optional[tuple]) -> str:
+    """'NCHW', 'NHWC', 'NCDHW', 'NLC' ... from canonical->tensor axes."""
+    if axes is None:
+        return "NCHW"
+    rank = len(axes)
+    spatial = {1: "L", 2: "HW", 3: "DHW"}.get(rank - 2, "S" * max(rank - 2, 0))
+    canonical = "NC" + spatial
+    letters = [""] * rank
+    for j, t in enumerate(axes):
+        if t is not None and t < rank:
+            letters[t] = canonical[j]
+    return "".join(letters) if all(letters) else canonical
+
+
+def _fold_pads(layers: dict) -> None:
+    """A Pad whose only consumer is a pool or conv is that layer's padding."""
+    consumers: dict[int, list[int]] = {}
+    for layer in layers.values():
+        for src in layer.inputs:
+            consumers.setdefault(src, []).append(layer.id)
+    for layer in list(layers.values()):
+        if layer.kind != "pad":
+            continue
+        users = consumers.get(layer.id, [])
+        if len(users) != 1:
+            continue
+        user = layers[users[0]]
+        if user.kind not in ("conv", "max-pool", "avg-pool") or not user.attrs.get("kernel"):
+            continue
+        spatial = len(user.attrs["kernel"])
+        before, after = layer.in_shape, layer.out_shape
+        if before is None or after is None or len(before) != spatial + 2:
+            continue
+        if before[:2] != after[:2]:
+            continue
+        extra = [after[2 + i] - before[2 + i] for i in range(spatial)]
+        if not all(isinstance(e, int) for e in extra):
+            continue
+        pads = list(user.attrs["pads"])
+        for i, e in enumerate(extra):
+            pads[i + spatial] += e  # exporters put the odd pad at the end
+        user.attrs["pads"] = pads
+        user.attrs["pad_layer"] = layer.attrs.get("mode", "constant")
+        user.nodes = layer.nodes + user.nodes
+        user.in_shape = before
+        user.inputs = layer.inputs
+        user.transfer = [_compose(layer.transfer[i], user.transfer[i]) for i in range(spatial)]
+        same = all(
+            user.transfer[i] == ceildiv(Expr.symbol("x"), user.attrs["stride"][i]) for i in range(spatial))
+        user.attrs["padding"] = "same" if same else "explicit"
+        del layers[layer.id]
+
+
+def _compose(first, second):
+    if isinstance(first, Expr) and isinstance(second, Expr):
+        return second.substitute({"x": first})
+    return second
+
+
+def _drop_identity(graph: nx.DiGraph, layers: dict) -> None:
+    for layer in list(layers.values()):
+        if layer.kind != "identity":
+            continue
+        preds = list(graph.predecessors(layer.id))
+        succs = list(graph.successors(layer.id))
+        if len(preds) != 1:
+            continue
+        for s in succs:
+            graph.add_edge(preds[0], s)
+            layers[s].inputs = [preds[0] if i == layer.id else i for i in layers[s].inputs]
+        graph.remove_node(layer.id)
+        del layers[layer.id]
