@@ -1,0 +1,166 @@
+"""The analysis as JSON; the schema is documented in ``docs/json.md``.
+
+Dimensions are integers where static and strings (``"ceil(H/2)"``) where
+symbolic. Shapes are in the user's layout (NHWC for Keras), batch included.
+Bump :data:`SCHEMA_VERSION` on any incompatible change.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .. import __version__
+from ..analysis import Analysis
+from ..dims import Expr
+from ..rules import round_trip_statement
+from ..structure import spatial_of
+from .text import describe_layer
+
+SCHEMA_VERSION = 1
+
+
+def _dim(a: Analysis, d):
+    if d is None:
+        return None
+    if isinstance(d, int):
+        return d
+    return a.dim_text(d)
+
+
+def _shape(a: Analysis, shape):
+    user = a.to_user_layout(shape)
+    return None if user is None else [_dim(a, d) for d in user]
+
+
+def _spatial(a: Analysis, spatial):
+    return None if spatial is None else [_dim(a, d) for d in spatial]
+
+
+def transfer_text(a: Analysis, layer, axis: int) -> str | None:
+    """A layer's transfer function on one spatial axis, e.g. ``ceil(H/2)``."""
+    if axis >= len(layer.transfer):
+        return None
+    t = layer.transfer[axis]
+    letters = {1: ["L"], 2: ["H", "W"], 3: ["D", "H", "W"]}.get(len(layer.transfer), ["S"] * 8)
+    letter = letters[axis] if axis < len(letters) else f"S{axis}"
+    if t is None:
+        return None
+    if isinstance(t, int):
+        return str(t)
+    if isinstance(t, Expr):
+        return str(t.substitute({"x": Expr.symbol(letter)}))
+    if t[0] == "match":
+        other = a.layers.layers.get(t[1])
+        return f"size of {other.name if other else '?'}"
+    if t[0] == "fixed":
+        return f"{t[2]} (only for {letter} = {t[1]})"
+    return None
+
+
+def analysis_dict(a: Analysis) -> dict:
+    st = a.structure
+    names = {lid: layer.name for lid, layer in a.layers.layers.items()}
+    layers = []
+    for lid in sorted(a.layers.layers):
+        layer = a.layer(lid)
+        level = st.level_of.get(lid)
+        layers.append({
+            "name": layer.name,
+            "kind": layer.kind,
+            "description": describe_layer(a, layer),
+            "onnx_op": layer.op,
+            "onnx_nodes": list(layer.nodes),
+            "inputs": [names[i] for i in layer.inputs if i in names],
+            "input_shape": _shape(a, layer.in_shape),
+            "output_shape": _shape(a, layer.out_shape),
+            "output_tensor": layer.out_tensor,
+            "params": layer.params,
+            "activation": layer.activation,
+            "norm": layer.norm,
+            "side": st.side.get(lid),
+            "level": list(level) if isinstance(level, tuple) else level,
+            "on_main_path": lid in st.path,
+            "transfer": [transfer_text(a, layer, i) for i in range(len(layer.transfer))],
+            "attributes": _plain(layer.attrs),
+        })
+    enc, dec = a.ladder()
+    bottleneck = a.bottleneck
+    out = {
+        "schema": "symcheck-analysis",
+        "schema_version": SCHEMA_VERSION,
+        "symcheck_version": __version__,
+        "file": a.path,
+        "exporter": {"family": a.exporter.family, "variant": a.exporter.variant,
+                     "description": a.exporter.description},
+        "producer": {"name": a.model.producer_name, "version": a.model.producer_version},
+        "opset": a.opset,
+        "input": {"name": a.input_name, "shape": _shape(a, a.input_layer.out_shape),
+                  "layout": a.layout},
+        "output": {"name": a.output_name, "shape": _shape(a, a.output_layer.out_shape)},
+        "choice": a.choice or None,
+        "params": {"total": a.total_params, "encoder": a.side_params("encoder"),
+                   "decoder": a.side_params("decoder")},
+        "encoder_decoder": a.is_encoder_decoder,
+        "reconstruction": a.is_reconstruction,
+        "ladder": {"encoder": enc, "decoder": dec, "text": a.ladder_text()},
+        "bottleneck": None if bottleneck is None else {
+            "layer": bottleneck.name,
+            "shape": _shape(a, bottleneck.out_shape),
+            "values": _dim(a, a.bottleneck_values),
+            "compression": None if a.compression is None else round(a.compression, 4),
+        },
+        "round_trip": {
+            "statement": round_trip_statement(a) or None,
+            "axes": [{"axis": rt.axis, "modulus": rt.modulus, "residues": list(rt.residues),
+                      "minimum": rt.minimum, "only": list(rt.only) if rt.only else None,
+                      "unknown": rt.unknown} for rt in a.round_trips],
+        },
+        "levels": [{
+            "index": lv.index,
+            "encoder_size": _spatial(a, lv.encoder_size),
+            "decoder_size": _spatial(a, lv.decoder_size),
+            "encoder_width": _dim(a, lv.encoder_width),
+            "decoder_width": _dim(a, lv.decoder_width),
+            "encoder_layers": [names[i] for i in lv.encoder_layers],
+            "decoder_layers": [names[i] for i in lv.decoder_layers],
+            "down": names.get(lv.down) if lv.down is not None else None,
+            "up": names.get(lv.up) if lv.up is not None else None,
+        } for lv in st.levels],
+        "pairs": [{"level": p.level, "encoder": names[p.encoder], "decoder": names[p.decoder],
+                   "how": p.how} for p in st.pairs],
+        "unpaired": [names[i] for i in st.unpaired],
+        "skips": [{"merge": names[m], "source": names[s]} for m, s in st.skips],
+        "layers": layers,
+        "findings": [f.to_dict() for f in a.findings],
+        "counts": a.counts(),
+        "verdict": a.verdict,
+        "verification": a.verification.to_dict() if a.verification is not None else None,
+    }
+    return out
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Expr):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, (int, float, str, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def render(a: Analysis) -> str:
+    return json.dumps(analysis_dict(a), indent=2, ensure_ascii=False) + "\n"
+
+
+def render_many(analyses: list, errors: list) -> str:
+    """Several files in one document: ``{"files": [...], "errors": [...]}``."""
+    doc = {"schema": "symcheck-report", "schema_version": SCHEMA_VERSION,
+           "symcheck_version": __version__,
+           "files": [analysis_dict(a) for a in analyses],
+           "errors": [{"file": path, "code": err.code, "reason": err.reason} for path, err in errors]}
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

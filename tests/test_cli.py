@@ -1,0 +1,145 @@
+"""The command line: exit codes, one-line errors, JSON, rule documentation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from symcheck.cli import check, main, rules_command
+from symcheck.rules import RULES
+
+from .conftest import sample
+
+
+def run(*args):
+    return CliRunner().invoke(check, list(args))
+
+
+def test_keras_sample_report_and_exit_code():
+    result = run(sample("keras_cae.onnx"))
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "ladder   28 → 14 → 7 → 4 ‖ 4 → 8 → 16 → 14 → 28" in out
+    assert "bottleneck 4×4×8 = 128 values (6.1× compression)" in out
+    assert "input 28×28×1 (NHWC) → output 28×28×1 · 4,385 params" in out
+    assert "encoder 1,904 params" in out and "decoder 2,481 params" in out
+    for code in ("SC101", "SC102", "SC103", "SC104", "SC201"):
+        assert code in out
+    assert out.rstrip().endswith("verdict  asymmetric: 4 warnings, 2 notes, no errors")
+    assert result.stderr == ""
+
+
+def test_fail_on_warning_gives_exit_1():
+    assert run(sample("keras_cae.onnx"), "--fail-on", "warning").exit_code == 1
+    assert run(sample("keras_cae.onnx"), "--fail-on", "warning", "--exit-zero").exit_code == 0
+    assert run(sample("matlab_cae.onnx"), "--fail-on", "warning").exit_code == 0
+    assert run(sample("matlab_cae.onnx"), "--fail-on", "info").exit_code == 1
+
+
+def test_matlab_exit_codes():
+    assert run(sample("matlab_cae.onnx")).exit_code == 0
+    result = run(sample("matlab_cae_28.onnx"))
+    assert result.exit_code == 1
+    assert "SC002" in result.stdout
+
+
+def test_directory_missing_and_non_onnx_give_exit_2(tmp_path):
+    junk = tmp_path / "notes.onnx"
+    junk.write_text("this is not a model\n")
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")
+    cases = {
+        str(tmp_path): "not-a-file",
+        str(tmp_path / "missing.onnx"): "not-found",
+        str(junk): "not-onnx",
+        str(empty): "not-onnx",
+    }
+    for path, code in cases.items():
+        result = run(path)
+        assert result.exit_code == 2, (path, result.output)
+        lines = result.stderr.strip().splitlines()
+        assert lines == [lines[0]] and lines[0].startswith(f"symcheck: error[{code}]: {path}: ")
+        assert "Traceback" not in result.output
+
+
+def test_bad_file_does_not_stop_the_others(tmp_path):
+    result = run(str(tmp_path / "missing.onnx"), sample("matlab_cae.onnx"))
+    assert result.exit_code == 2
+    assert "ladder   32 → 16 → 8 → 4" in result.stdout
+
+
+def test_json_output_is_complete_and_versioned(tmp_path):
+    out = tmp_path / "report.json"
+    result = run(sample("keras_cae.onnx"), "--format", "json", "-o", str(out))
+    assert result.exit_code == 0 and result.stdout == ""
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == "symcheck-report" and doc["schema_version"] == 1
+    (a,) = doc["files"]
+    assert a["ladder"] == {"encoder": ["28", "14", "7", "4"], "decoder": ["4", "8", "16", "14", "28"],
+                           "text": "28 → 14 → 7 → 4 ‖ 4 → 8 → 16 → 14 → 28"}
+    assert a["input"] == {"name": "input_img", "shape": ["N", 28, 28, 1], "layout": "NHWC"}
+    assert a["bottleneck"]["shape"] == ["N", 4, 4, 8] and a["bottleneck"]["values"] == 128
+    assert a["params"] == {"total": 4385, "encoder": 1904, "decoder": 2481}
+    assert a["round_trip"]["statement"] == "H, W ≡ 4 (mod 8)"
+    assert [p["decoder"] for p in a["pairs"]] == ["conv2d_6", "conv2d_5", "conv2d_4"]
+    assert a["unpaired"] == ["conv2d_3"]
+    assert sorted(f["code"] for f in a["findings"]) == ["SC101", "SC102", "SC102", "SC103", "SC104", "SC201"]
+    trim = next(layer for layer in a["layers"] if layer["name"] == "conv2d_5")
+    assert trim["transfer"] == ["H - 2", "W - 2"] and trim["output_shape"] == ["N", 14, 14, 16]
+    assert a["verdict"] == "asymmetric"
+
+
+def test_json_errors_listed(tmp_path):
+    result = run(str(tmp_path / "nope.onnx"), "--format", "json")
+    doc = json.loads(result.stdout)
+    assert doc["files"] == [] and doc["errors"][0]["code"] == "not-found"
+
+
+def test_select_and_ignore():
+    result = run(sample("keras_cae.onnx"), "--ignore", "SC1", "--format", "json")
+    found = sorted(f["code"] for f in json.loads(result.stdout)["files"][0]["findings"])
+    assert found == ["SC201"]
+    result = run(sample("keras_cae.onnx"), "--select", "SC10", "--ignore", "SC102,input-size-constraint",
+                 "--format", "json")
+    found = sorted(f["code"] for f in json.loads(result.stdout)["files"][0]["findings"])
+    assert found == ["SC101", "SC103"]
+    bad = run(sample("keras_cae.onnx"), "--select", "SC999")
+    assert bad.exit_code == 2 and "unknown rule code" in bad.stderr
+
+
+def test_input_shape_option():
+    result = run(sample("torch_cae_dynamic.onnx"), "--input-shape", "input=1x1x32x32")
+    assert "32 → 16 → 8 → 4 ‖ 4 → 8 → 16 → 14 → 28" in result.stdout
+    assert result.exit_code == 1  # SC002: 32 does not round-trip
+    assert run(sample("torch_cae_dynamic.onnx"), "--input-shape", "1x1x28x28").exit_code == 0
+    bad = run(sample("torch_cae_dynamic.onnx"), "--input-shape", "nope=1x1x28x28")
+    assert bad.exit_code == 2 and "bad-input-shape" in bad.stderr
+    assert run(sample("torch_cae_dynamic.onnx"), "--input-shape", "input=axb").exit_code == 2
+
+
+def test_rules_command():
+    listing = CliRunner().invoke(rules_command, [])
+    assert listing.exit_code == 0
+    assert [line.split()[0] for line in listing.stdout.splitlines()] == list(RULES)
+    one = CliRunner().invoke(rules_command, ["SC103"])
+    assert one.stdout.startswith("SC103 size-fixup (warning)")
+    assert "How to fix:" in one.stdout
+    assert CliRunner().invoke(rules_command, ["size-fixup"]).stdout == one.stdout
+    assert CliRunner().invoke(rules_command, ["SC999"]).exit_code == 2
+
+
+def test_main_dispatches_rules(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["rules", "SC201"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.startswith("SC201 unpaired-layer (info)")
+
+
+def test_python_dash_m(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "symcheck", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.startswith("symcheck, version ")
