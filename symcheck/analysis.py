@@ -176,6 +176,7 @@ class Analysis:
         st = self.structure
         enc = [self._ladder_size(spatial_of(self.input_layer))]
         dec: list = []
+        adjusted = False  # the last entry came from an adjustment: a later one replaces it
         for i, step in enumerate(st.steps):
             sp = spatial_of(self.layer(step.layer))
             if sp is None:
@@ -184,11 +185,17 @@ class Analysis:
             if st.is_encoder_decoder and i > st.split:
                 if not dec:
                     dec.append(enc[-1])
+                    adjusted = False
                 seq = dec
             else:
                 seq = enc
-            if text != seq[-1]:
+            if text == seq[-1]:
+                continue
+            if step.role == "adjust" and adjusted and len(seq) > 1:
+                seq[-1] = text  # 572 → 570 → 568 reads 572 → 568
+            else:
                 seq.append(text)
+            adjusted = step.role == "adjust"
         if st.is_encoder_decoder and not dec:
             dec.append(enc[-1])
         return enc, dec

@@ -99,7 +99,7 @@ def check(paths: tuple, fmt: str, output: Optional[str], fail_on: str, exit_zero
     if fmt == "json":
         report = json_render.render_many(analyses, errors)
     else:
-        report = "\n".join(text_render.render(a) for a in analyses)
+        report = "\n".join(_render_text(a, errors, debug) for a in analyses)
     if output:
         with open(output, "w", encoding="utf-8") as handle:
             handle.write(report)
@@ -111,6 +111,20 @@ def check(paths: tuple, fmt: str, output: Optional[str], fail_on: str, exit_zero
     threshold = SEVERITY_RANK[fail_on]
     failing = any(SEVERITY_RANK[f.severity] >= threshold for a in analyses for f in a.findings)
     sys.exit(EXIT_FINDINGS if failing and not exit_zero else EXIT_CLEAN)
+
+
+def _render_text(analysis: Analysis, errors: list, debug: bool) -> str:
+    """The text report, or an internal-error line when rendering fails (a bug)."""
+    try:
+        return text_render.render(analysis)
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        err = SymcheckError("internal", f"symcheck failed ({type(exc).__name__}: {exc}); "
+                                        "this is a bug, rerun with --debug for the traceback")
+        errors.append((analysis.path, err))
+        click.echo(err.line(analysis.path), err=True)
+        return ""
 
 
 @click.command(name="rules", context_settings={"help_option_names": ["-h", "--help"]})

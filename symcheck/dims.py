@@ -133,6 +133,21 @@ class Expr:
             total = total + value
         return total
 
+    def to_source(self) -> str:
+        """Python source computing this expression with ``//`` (ints or numpy arrays)."""
+        parts = []
+        for mono, coeff in self._terms:
+            factors = [str(coeff)] if coeff != 1 or not mono else []
+            for atom in mono:
+                if isinstance(atom, str):
+                    if not atom.isidentifier():
+                        raise ValueError(f"symbol {atom!r} is not an identifier")
+                    factors.append(atom)
+                else:
+                    factors.append(f"(({atom.num.to_source()})//{atom.den})")
+            parts.append("*".join(factors) or "0")
+        return " + ".join(f"({p})" for p in parts) or "0"
+
     # -- arithmetic ---------------------------------------------------
     def __add__(self, other: Dim) -> Dim:
         if not isinstance(other, (int, Expr)):

@@ -817,7 +817,7 @@ def _framework_name(node_name: str, node: Optional[onnx.NodeProto], exporter: Ex
         match = _TS_NAME.match(node_name)
         if match and match.group(1):
             return match.group(1).split("/")[-1]
-        return None
+        return node_name.lstrip("/")  # a functional call outside any module: /MaxPool_1
     if exporter.family == "matlab":
         return node_name
     return node_name or None

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Optional, Sequence
 
 from .analysis import Analysis, Finding
+from .dims import Expr
 from .structure import spatial_of
 
 
@@ -63,19 +64,53 @@ def _kind_text(layer) -> str:
         layer.kind, layer.kind)
 
 
+def probe_env(a: Analysis) -> dict:
+    """For symbolic inputs: symbol -> a representative size that round-trips (else 32)."""
+    if not a.symbolic or not a.round_trips:
+        return {}
+    size = next((h for h, out in round_trip_examples(a) if out == h), 32)
+    env = {}
+    for dim in (a.input_layer.out_shape or ())[2:]:
+        if isinstance(dim, Expr):
+            for symbol in dim.symbols():
+                env[symbol] = size
+    return env
+
+
+def at(dim, env: dict):
+    """``dim`` as an int, evaluating a symbolic dim at ``env`` (None when it cannot)."""
+    if isinstance(dim, int):
+        return dim
+    if isinstance(dim, Expr) and env:
+        try:
+            return dim.evaluate({**{s: 1 for s in dim.symbols()}, **env})
+        except (KeyError, ZeroDivisionError):
+            return None
+    return None
+
+
+def _probe_note(a: Analysis, env: dict, dims) -> str:
+    """`` at H = 28 (7→4)`` for messages about symbolic sizes."""
+    if not env or all(isinstance(d, int) for d in dims):
+        return ""
+    return f" at {_axes_names(a)[0]} = {next(iter(env.values()))}"
+
+
 def _rounding_findings(a: Analysis) -> dict:
     """Down transitions whose factor does not divide the size: lid -> (before, after)."""
     out: dict = {}
     st = a.structure
     if not st.is_encoder_decoder:
         return out
+    env = probe_env(a)
     prev = spatial_of(a.input_layer)
     for step in st.steps:
         layer = a.layer(step.layer)
         after = spatial_of(layer)
         if step.role == "down" and isinstance(step.factor, int) and prev and after \
                 and layer.kind not in ("dense", "flatten", "global-pool"):
-            if any(isinstance(d, int) and d % step.factor for d in prev):
+            sizes = [at(d, env) for d in prev]
+            if any(isinstance(d, int) and d % step.factor for d in sizes):
                 out[step.layer] = (prev, after)
         if after is not None:
             prev = after
@@ -148,18 +183,23 @@ def _sc003(a: Analysis):
       fix="Use an input size divisible by the product of the strides (SC104 lists them), "
           "or pad the input once before the encoder.")
 def _sc101(a: Analysis):
+    env = probe_env(a)
     for lid, (before, after) in _rounding_findings(a).items():
         layer = a.layer(lid)
-        up = any(isinstance(x, int) and isinstance(y, int) and y * 2 > x
-                 for x, y in zip(before, after))
+        pairs = [(at(x, env), at(y, env)) for x, y in zip(before, after)]
+        up = any(isinstance(x, int) and isinstance(y, int) and y * layer_factor(a, lid) > x
+                 for x, y in pairs)
         how = "rounds up" if up else "rounds down"
         detail = ""
         if up and layer.attrs.get("padding") == "same":
             detail = " (same padding adds a row and a column)"
         elif up and layer.attrs.get("ceil_mode"):
             detail = " (ceil_mode)"
+        note = _probe_note(a, env, before)
+        if note:
+            note += f" ({pairs[0][0]}→{pairs[0][1]})"
         yield RULES["SC101"].finding(
-            f"{layer.name} maps {_size(a, before)} to {_size(a, after)}: {how}{detail}",
+            f"{layer.name} maps {_size(a, before)} to {_size(a, after)}: {how}{detail}{note}",
             [layer.name], level=a.structure.level_of.get(lid, (None,))[0]
             if isinstance(a.structure.level_of.get(lid), tuple) else None)
 
@@ -175,15 +215,24 @@ def _sc102(a: Analysis):
     if not a.is_encoder_decoder:
         return
     rounding = _rounding_findings(a)
+    cropped = {m[0] for m in _skip_mismatches(a)}
+    env = probe_env(a)
     for level in a.structure.levels[:-1]:
         if level.encoder_size is None or level.decoder_size is None:
             continue
-        if tuple(level.encoder_size) == tuple(level.decoder_size):
-            continue
+        if tuple(level.encoder_size) == tuple(level.decoder_size) or level.index in cropped:
+            continue  # a mismatched skip at this level is SC302's finding
+        enc_at = [at(d, env) for d in level.encoder_size]
+        dec_at = [at(d, env) for d in level.decoder_size]
+        if env and None not in enc_at + dec_at and enc_at == dec_at:
+            continue  # equal at the sizes that round-trip
         names = [n for n in (level.up, level.down) if n is not None]
+        note = _probe_note(a, env, level.encoder_size)
+        if note:
+            note += f" ({dec_at[0]} vs {enc_at[0]})"
         yield RULES["SC102"].finding(
             f"level {level.index}: the decoder runs at {_size(a, level.decoder_size)} where the "
-            f"encoder ran at {_size(a, level.encoder_size)}",
+            f"encoder ran at {_size(a, level.encoder_size)}{note}",
             [_name(a, n) for n in names], level=level.index,
             related=("SC101",) if rounding else ())
 
@@ -197,6 +246,7 @@ def _sc102(a: Analysis):
 def _sc103(a: Analysis):
     st = a.structure
     rounding = _rounding_findings(a)
+    env = probe_env(a)
     for step in st.steps:
         if step.role != "adjust" or step.side != "decoder":
             continue
@@ -214,10 +264,15 @@ def _sc103(a: Analysis):
         else:
             verb = "resizes"
         level = st.levels[step.level_in] if step.level_in < len(st.levels) else None
+        goal = level.encoder_size if level is not None else None
+        if not _moves_toward(before, after, goal, env):
+            continue  # a size change that repairs nothing is not a fix-up (see SC102/SC203)
         target = ""
-        if level is not None and level.encoder_size is not None and after is not None \
-                and tuple(after) == tuple(level.encoder_size):
+        if after is not None and [at(d, env) for d in after] == [at(d, env) for d in goal]:
             target = f", the encoder's size at level {step.level_in}"
+        note = _probe_note(a, env, before)
+        if note:
+            target += f"{note} ({at(before[0], env)}→{at(after[0], env)})"
         repair = ""
         if rounding:
             repair = ", repairing the rounding at " + ", ".join(_name(a, r) for r in rounding)
@@ -225,6 +280,27 @@ def _sc103(a: Analysis):
             f"{layer.name} {verb} {_size(a, before)} to {_size(a, after)}{target}{repair}",
             [layer.name] + [_name(a, r) for r in rounding], level=step.level_in,
             related=("SC101",) if rounding else ())
+
+
+def layer_factor(a: Analysis, lid) -> int:
+    step = next((s for s in a.structure.steps if s.layer == lid), None)
+    return step.factor if step is not None and isinstance(step.factor, int) else 2
+
+
+def _moves_toward(before, after, goal, env: dict) -> bool:
+    """True when an adjustment brings the decoder's size closer to the encoder's."""
+    if not before or not after or not goal or len(before) != len(after) or len(goal) != len(after):
+        return False
+    closer = False
+    for b, x, g in zip(before, after, goal):
+        b, x, g = at(b, env), at(x, env), at(g, env)
+        if not all(isinstance(v, int) for v in (b, x, g)):
+            continue
+        if abs(x - g) > abs(b - g):
+            return False
+        if abs(x - g) < abs(b - g):
+            closer = True
+    return closer
 
 
 def nominal_gt(x, y) -> bool:
@@ -285,6 +361,8 @@ def _sc104(a: Analysis):
     if all(rt.modulus == 1 and (rt.minimum or 1) <= 2 for rt in a.round_trips):
         return
     statement = round_trip_statement(a)
+    if statement.startswith("no size") and not a.is_reconstruction:
+        return  # dense prediction: SC105 says how the size changes
     if statement.startswith("no size"):
         yield RULES["SC104"].finding(f"gives back its input size for {statement}", [a.input_name])
         return
@@ -336,6 +414,37 @@ def _describe(h: int, out) -> str:
     return f"{h} works" if out == h else f"{h} {_outcome(out)}"
 
 
+@rule("SC105", "tiling", "info",
+      "a dense-prediction model's output size differs from its input size by design",
+      why="Segmentation and other dense-prediction models with 'valid' convolutions (the "
+          "original U-Net maps 572×572 to 388×388) predict only the interior of their input; "
+          "large images must be tiled with an overlap of the lost border.",
+      example="maps H to H - 184 for H ≡ 12 (mod 16), H ≥ 188: tiles overlap by 184 pixels",
+      fix="Tile inputs with the stated overlap, or use 'same' padding if the border matters.")
+def _sc105(a: Analysis):
+    if not a.is_encoder_decoder or a.is_reconstruction or not a.round_trips:
+        return
+    inp, out = spatial_of(a.input_layer), spatial_of(a.output_layer)
+    if inp is None or out is None or tuple(inp) == tuple(out):
+        return
+    names = _axes_names(a)
+    rt = a.round_trips[0]
+    if rt.offset is not None and rt.offset < 0:
+        mapping = f"maps {names[0]} to {names[0]} - {-rt.offset}"
+        overlap = f": tiles must overlap by {-rt.offset} pixels ({-rt.offset // 2} per side)"
+    else:
+        mapping = f"maps {_size(a, inp)} to {_size(a, out)}"
+        overlap = ""
+    runs = ""
+    if rt.runs is not None:
+        m, residues, start = rt.runs
+        if m > 1:
+            runs = f" for {names[0]} ≡ {', '.join(map(str, residues))} (mod {m}), {names[0]} ≥ {start}"
+        elif start > 1:
+            runs = f" for {names[0]} ≥ {start}"
+    yield RULES["SC105"].finding(f"{mapping}{runs}{overlap}", [a.output_name])
+
+
 def _outcome(out) -> str:
     if out == "invalid":
         return "cannot run (sizes do not meet at a merge or dense layer)"
@@ -358,22 +467,38 @@ def _sc201(a: Analysis):
     st = a.structure
     if not a.is_encoder_decoder:
         return
+    groups: dict = {}
     for lid in st.unpaired:
-        layer = a.layer(lid)
-        side = st.side.get(lid, "decoder")
-        other = "encoder" if side == "decoder" else "decoder"
         lv = st.level_of.get(lid)
         reads = lv[0] if isinstance(lv, tuple) else lv
-        before = spatial_of(a.layer(layer.inputs[0])) if layer.inputs else None
-        after = spatial_of(layer)
-        where = _size(a, after) if before == after else f"{_size(a, before)}→{_size(a, after)}"
+        groups.setdefault((st.side.get(lid, "decoder"), reads), []).append(lid)
+    for (side, reads), lids in groups.items():
+        other = "encoder" if side == "decoder" else "decoder"
+        parts, has_transition, has_plain = [], False, False
+        for lid in lids:
+            layer = a.layer(lid)
+            before = spatial_of(a.layer(layer.inputs[0])) if layer.inputs else None
+            after = spatial_of(layer)
+            same = before == after
+            upsampling = isinstance(st.level_of.get(lid), tuple)
+            has_plain |= not upsampling
+            has_transition |= upsampling
+            where = _size(a, after) if same else f"{_size(a, before)}→{_size(a, after)}"
+            parts.append(f"{layer.name} ({_kind_text(layer)} {_channels(a, lid)} at {where})")
         note = ""
         if side == "decoder" and reads == st.bottleneck:
-            note = (": the extra learned layer at the bottleneck" if before == after else
-                    ": the learned upsampling that reads the bottleneck does the extra layer's work")
+            if has_plain:
+                note = ": the extra learned layer" + ("s" if len(lids) > 1 else "") + " at the bottleneck"
+            else:
+                note = ": the learned upsampling that reads the bottleneck does the extra layer's work"
+        verb = "has" if len(lids) == 1 else "have"
+        text = _join(parts)
         yield RULES["SC201"].finding(
-            f"{layer.name} ({_kind_text(layer)} {_channels(a, lid)} at {where}) has no {other} "
-            f"counterpart{note}", [layer.name], level=reads)
+            f"{text} {verb} no {other} counterpart{note}", [a.layer(l).name for l in lids], level=reads)
+
+
+def _join(parts: list) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 @rule("SC202", "width-mismatch", "info",
@@ -492,15 +617,10 @@ def _sc301(a: Analysis):
                 [layer.name])
 
 
-@rule("SC302", "skip-mismatch", "error",
-      "a skip connection joins tensors of different sizes",
-      why="A skip connection must join tensors of the same resolution; a mismatch needs a "
-          "crop (the original U-Net crops 64×64 to 56×56) that throws away border context, "
-          "or the model fails to run at all.",
-      example="up-conv output 56×56 concatenated with an encoder map of 64×64",
-      fix="Use 'same' padding in the convolutions so both sides of every skip agree.")
-def _sc302(a: Analysis):
+def _skip_mismatches(a: Analysis) -> list:
+    """(level, merge id, origin id, origin size, decoder size, crop id) per mismatched skip."""
     st = a.structure
+    out = []
     for merge_id, origin in st.skips:
         merge = a.layer(merge_id)
         src = spatial_of(a.layer(origin))
@@ -511,12 +631,28 @@ def _sc302(a: Analysis):
         if src is None or other is None or tuple(src) == tuple(other):
             continue
         crops = [i for i in merge.inputs if i not in st.path and a.layer(i).kind in ("crop", "pad", "upsample")]
-        how = f", cropped by {_name(a, crops[0])}" if crops else ""
+        level = st.level_of.get(merge_id)
+        out.append((level if isinstance(level, int) else None, merge_id, origin, src, other,
+                    crops[0] if crops else None))
+    return out
+
+
+@rule("SC302", "skip-mismatch", "error",
+      "a skip connection joins tensors of different sizes",
+      why="A skip connection must join tensors of the same resolution; a mismatch needs a "
+          "crop (the original U-Net crops 64×64 to 56×56) that throws away border context, "
+          "or the model fails to run at all.",
+      example="up-conv output 56×56 concatenated with an encoder map of 64×64",
+      fix="Use 'same' padding in the convolutions so both sides of every skip agree.")
+def _sc302(a: Analysis):
+    for level, merge_id, origin, src, other, crop in _skip_mismatches(a):
+        merge = a.layer(merge_id)
+        how = f", cropped by {_name(a, crop)}" if crop is not None else ""
         yield RULES["SC302"].finding(
             f"{merge.name} joins {a.layer(origin).name} at {_size(a, src)} with the decoder at "
             f"{_size(a, other)}{how}",
-            [merge.name, a.layer(origin).name] + ([_name(a, crops[0])] if crops else []),
-            level=st.level_of.get(merge_id) if not isinstance(st.level_of.get(merge_id), tuple) else None)
+            [merge.name, a.layer(origin).name] + ([_name(a, crop)] if crop is not None else []),
+            level=level)
 
 
 @rule("SC303", "no-compression", "info",

@@ -15,11 +15,13 @@ Everything here is decided by shapes and graph structure, never by names:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Optional
 
 import networkx as nx
+import numpy as np
 
 from .dims import Dim, Expr
 from .layers import LayerGraph, Layer
@@ -342,7 +344,18 @@ def _pair(lg: LayerGraph, st: Structure) -> None:
                         d_here.remove(d)
                         used |= {e, d}
                         break
-    st.pairs = sorted(pairs, key=lambda p: (p.level, st.path.index(p.encoder)))
+    # A decoder layer that reads a skip merge exists because of the skip: it
+    # pairs with the skip's encoder source (the skip is the mirror evidence).
+    skip_source = {merge: src for merge, src in st.skips}
+    for s in dec:
+        if s.layer in used:
+            continue
+        for src_layer in layers[s.layer].inputs:
+            if src_layer in skip_source:
+                pairs.append(Pair(s.level_in, skip_source[src_layer], s.layer, "skip"))
+                used.add(s.layer)
+                break
+    st.pairs = sorted(pairs, key=lambda p: (p.level, st.path.index(p.encoder) if p.encoder in st.path else 0))
     st.unpaired = [s.layer for s in learned if s.layer not in used]
 
 
@@ -357,72 +370,102 @@ def _partial(e: Layer, d: Layer) -> bool:
 # ---------------------------------------------------------------------------
 # Evaluating the ladder at other input sizes
 
-def evaluate_axis(lg: LayerGraph, order: list, input_id: int, axis: int, size: int) -> dict:
-    """Size of every layer's output along spatial ``axis`` for input ``size``.
+INVALID = -1  # the model cannot run at this size (merge of unequal sizes, dense fed another size)
+NO_AXIS = -2  # the layer has no spatial axes (dense, after flatten)
+UNKNOWN = -3  # the transfer function is unknown
 
-    Values are ints, ``None`` for layers without that axis (dense), or the
-    string ``"invalid"`` where the model cannot run (a merge of different
-    sizes, a dense layer fed another size, a size below 1).
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(transfer: Expr):
+    """A numpy-vectorised function of ``x`` for a transfer expression."""
+    if transfer.symbols() - {"x"}:
+        raise ValueError("transfer functions depend on x only")
+    return eval(f"lambda x: {transfer.to_source()}", {"__builtins__": {}})  # noqa: S307 - our own code
+
+
+def evaluate_sizes(lg: LayerGraph, order: list, input_id: int, axis: int,
+                   sizes: np.ndarray) -> dict:
+    """Every layer's output size along spatial ``axis`` for each input size in ``sizes``.
+
+    One numpy array per layer; entries are sizes or :data:`INVALID`,
+    :data:`NO_AXIS`, :data:`UNKNOWN`. Linear in the number of layers.
     """
-    sizes: dict = {}
+    out: dict = {}
     layers = lg.layers
+    n = len(sizes)
     for lid in order:
         layer = layers[lid]
         if lid == input_id:
-            sizes[lid] = size
+            out[lid] = sizes.astype(np.int64)
             continue
         if layer.kind == "input":
-            sizes[lid] = None
+            out[lid] = np.full(n, NO_AXIS, dtype=np.int64)
             continue
-        ins = [sizes.get(i) for i in layer.inputs]
-        if any(v == "invalid" for v in ins):
-            sizes[lid] = "invalid"
+        ins = [out[i] for i in layer.inputs if i in out]
+        spatial = [v for v in ins if not np.all(v == NO_AXIS)]
+        if not layer.transfer and layer.kind != "output":
+            result = np.full(n, NO_AXIS, dtype=np.int64)
+            for v in spatial:
+                result = np.where(v == INVALID, INVALID, result)
+            out[lid] = result
             continue
-        spatial_ins = [v for v in ins if isinstance(v, int)]
-        if layer.kind in ("concat", "add", "mul", "sub", "max", "min", "mean", "sum", "where"):
-            if len(set(spatial_ins)) > 1:
-                sizes[lid] = "invalid"
-                continue
-        x = spatial_ins[0] if spatial_ins else None
+        x = spatial[0] if spatial else np.full(n, NO_AXIS, dtype=np.int64)
+        bad = x < 0
+        if len(spatial) > 1 and layer.kind in MERGE_KINDS:
+            for v in spatial[1:]:
+                bad = bad | (v != x) | (v < 0)
         transfer = layer.transfer[axis] if axis < len(layer.transfer) else None
-        if not layer.transfer and layer.kind not in ("output",):
-            sizes[lid] = None  # no spatial axes (dense, after flatten)
-            continue
-        sizes[lid] = _apply(transfer, x, sizes)
-    return sizes
-
-
-def _apply(transfer, x, sizes):
-    if transfer is None:
-        return None
-    if isinstance(transfer, int):
-        return transfer
-    if isinstance(transfer, tuple) and transfer and transfer[0] == "fixed":
-        return transfer[2] if x == transfer[1] else "invalid"
-    if isinstance(transfer, tuple) and transfer and transfer[0] == "match":
-        value = sizes.get(transfer[1])
-        return value
-    if x is None:
-        return None
-    out = transfer.evaluate({"x": x}) if isinstance(transfer, Expr) else None
-    if out is None or out < 1:
-        return "invalid"
+        result = _apply_array(transfer, x, out, n)
+        result = np.where(bad & (x != UNKNOWN), INVALID, result)
+        result = np.where((x == UNKNOWN) & (result >= 0), UNKNOWN, result)
+        out[lid] = result
     return out
+
+
+MERGE_KINDS = {"concat", "add", "mul", "sub", "max", "min", "mean", "sum", "where", "div"}
+
+
+def _apply_array(transfer, x: np.ndarray, out: dict, n: int) -> np.ndarray:
+    if transfer is None:
+        return np.full(n, UNKNOWN, dtype=np.int64)
+    if isinstance(transfer, int):
+        return np.full(n, transfer, dtype=np.int64)
+    if isinstance(transfer, tuple) and transfer[0] == "fixed":
+        return np.where(x == transfer[1], transfer[2], INVALID).astype(np.int64)
+    if isinstance(transfer, tuple) and transfer[0] == "match":
+        return out.get(transfer[1], np.full(n, UNKNOWN, dtype=np.int64)).copy()
+    try:
+        values = np.asarray(_compiled(transfer)(x), dtype=np.int64)
+    except (ValueError, TypeError, ZeroDivisionError):
+        return np.full(n, UNKNOWN, dtype=np.int64)
+    return np.where(values < 1, INVALID, values)
+
+
+def evaluate_axis(lg: LayerGraph, order: list, input_id: int, axis: int, size: int) -> dict:
+    """Scalar form of :func:`evaluate_sizes`: layer id -> size, ``"invalid"`` or None."""
+    arrays = evaluate_sizes(lg, order, input_id, axis, np.array([size]))
+    result: dict = {}
+    for lid, arr in arrays.items():
+        v = int(arr[0])
+        result[lid] = "invalid" if v == INVALID else None if v < 0 else v
+    return result
 
 
 @dataclass
 class RoundTrip:
-    """Which sizes give back their input along one axis."""
+    """Which input sizes along one axis run, and which give back their size."""
 
     axis: int
-    modulus: Optional[int]
+    modulus: Optional[int]  # round-trip sizes: h >= minimum and h % modulus in residues
     residues: tuple
     minimum: Optional[int]
-    only: Optional[tuple]  # when a finite set of sizes works (dense bottleneck)
-    examples: dict  # size -> output size or "invalid"
+    only: Optional[tuple]  # when a finite set of sizes round-trips (dense bottleneck)
+    examples: dict  # size -> output size, "invalid" or None
     unknown: bool = False
+    runs: Optional[tuple] = None  # (modulus, residues, minimum) of the sizes that run
+    offset: Optional[int] = None  # output - input, when constant over the sizes that run
 
-    def holds(self, size: int, lg=None) -> bool:
+    def holds(self, size: int) -> bool:
         if self.only is not None:
             return size in self.only
         if self.modulus is None:
@@ -430,29 +473,43 @@ class RoundTrip:
         return size >= (self.minimum or 1) and size % self.modulus in self.residues
 
 
-def round_trip(lg: LayerGraph, st: Structure, axis: int, limit: int = 512) -> RoundTrip:
-    order = [n for n in nx.topological_sort(lg.graph)]
+def _periodic(members: list, top: int) -> Optional[tuple]:
+    """(modulus, residues, minimum) describing ``members`` within 1..top, if periodic."""
+    if not members:
+        return None
+    start = members[0]
+    memberset = set(members)
+    for m in range(1, max(2, (top - start) // 3 + 1)):
+        residues = tuple(sorted({h % m for h in members}))
+        if all((h % m in residues) == (h in memberset) for h in range(start, top + 1)):
+            return m, residues, start
+    return None
+
+
+def round_trip(lg: LayerGraph, st: Structure, axis: int, order: Optional[list] = None) -> RoundTrip:
+    """Evaluate the transfer functions at every size up to a bound and find the pattern."""
+    order = order if order is not None else list(nx.topological_sort(lg.graph))
     factor = 1
     for s in st.downs:
         factor *= int(s.factor) if isinstance(s.factor, (int, float)) and s.factor and s.factor >= 1 else 2
-    span = max(4 * factor, 64)
-    top = min(max(span * 3, 96), limit)
-    results = {}
-    for h in range(1, top + 1):
-        sizes = evaluate_axis(lg, order, st.input_id, axis, h)
-        results[h] = sizes.get(st.output_id)
-    if all(v is None for v in results.values()):
+    factor = min(factor, 1024)
+    top = min(max(8 * factor + 256, 512), 8192)
+    hs = np.arange(1, top + 1)
+    outs = evaluate_sizes(lg, order, st.input_id, axis, hs)[st.output_id]
+    if np.all(outs == UNKNOWN) or np.all(outs == NO_AXIS):
         return RoundTrip(axis, None, (), None, None, {}, unknown=True)
-    ok = [h for h, v in results.items() if v == h]
-    examples = {h: v for h, v in results.items()}
+    examples = {int(h): ("invalid" if v == INVALID else None if v < 0 else int(v)) for h, v in zip(hs, outs)}
+    runs_list = [int(h) for h, v in zip(hs, outs) if v >= 0]
+    runs = _periodic(runs_list, top)
+    offsets = {int(v) - int(h) for h, v in zip(hs, outs) if v >= 0}
+    offset = offsets.pop() if len(offsets) == 1 else None
+    ok = [int(h) for h, v in zip(hs, outs) if v == h]
     if not ok:
-        return RoundTrip(axis, None, (), None, None, examples)
+        return RoundTrip(axis, None, (), None, None, examples, runs=runs, offset=offset)
     if len(ok) <= 2 and ok[-1] < top // 2:
-        return RoundTrip(axis, None, (), None, tuple(ok), examples)
-    start = ok[0]
-    okset = set(ok)
-    for m in range(1, top // 3 + 1):
-        residues = tuple(sorted({h % m for h in ok}))
-        if all((h % m in residues) == (h in okset) for h in range(start, top + 1)):
-            return RoundTrip(axis, m, residues, start, None, examples)
-    return RoundTrip(axis, None, (), None, tuple(ok), examples)
+        return RoundTrip(axis, None, (), None, tuple(ok), examples, runs=runs, offset=offset)
+    pattern = _periodic(ok, top)
+    if pattern is None:
+        return RoundTrip(axis, None, (), None, tuple(ok[:8]), examples, runs=runs, offset=offset)
+    m, residues, start = pattern
+    return RoundTrip(axis, m, residues, start, None, examples, runs=runs, offset=offset)

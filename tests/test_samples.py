@@ -145,6 +145,11 @@ def test_symbolic_ladder():
     assert round_trip_statement(a) == "H, W ≡ 4 (mod 8)"
     assert "SC002" not in codes(a)  # some sizes round-trip: SC104 says which
     assert by_code(a, "SC104")[0].message.endswith("28 works, 32 returns 28")
+    # size-dependent findings are judged at a size that round-trips (28)
+    assert codes(a) == ["SC101", "SC102", "SC102", "SC103", "SC104", "SC201"]
+    assert by_code(a, "SC101")[0].message.endswith("at H = 28 (7→4)")
+    assert [f.level for f in by_code(a, "SC102")] == [1, 2]
+    assert "at H = 28 (16→14)" in by_code(a, "SC103")[0].message
 
 
 def test_input_shape_pins_symbolic_dims():

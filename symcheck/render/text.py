@@ -132,7 +132,7 @@ def _ladder_block(a: Analysis) -> list:
     parts.append(f"decoder {a.side_params('decoder'):,} params")
     lines.append("         " + " · ".join(parts))
     statement = round_trip_statement(a)
-    if statement:
+    if statement and a.is_reconstruction:
         lines.append(f"         round-trips for {statement}")
     return lines
 
@@ -235,7 +235,10 @@ def _findings_block(a: Analysis) -> list:
     lines = ["findings"]
     order = {"error": 0, "warning": 1, "info": 2}
     width = max(len(f.name) for f in a.findings)
+    explained = set()
     for f in sorted(a.findings, key=lambda f: (order[f.severity], f.code)):
         lines.append(f"  {f.severity:<7} {f.code} {f.name.ljust(width)}  {clean(f.message, 400)}")
-        lines.append(f"  {'':<7} {'':5} {'':{width}}  why: {RULES[f.code].why.split('. ')[0].rstrip('.')}.")
+        if f.code not in explained:  # one line of why per code
+            explained.add(f.code)
+            lines.append(f"  {'':<7} {'':5} {'':{width}}  why: {RULES[f.code].why.split('. ')[0].rstrip('.')}.")
     return lines
