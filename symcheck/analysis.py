@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import onnx
 
@@ -235,6 +235,9 @@ class Analysis:
         """True when the analysed input has symbolic spatial dims."""
         return any(isinstance(d, Expr) for d in (self.input_layer.out_shape or ())[2:])
 
+    def __repr__(self) -> str:
+        return f"<Analysis {os.path.basename(self.path)}: {self.verdict}, {len(self.findings)} findings>"
+
     def to_dict(self) -> dict:
         from .render.json import analysis_dict
 
@@ -246,24 +249,42 @@ class Analysis:
         return render(self)
 
 
-ModelSource = Union[str, os.PathLike, bytes, onnx.ModelProto]
+ModelSource = Union[str, os.PathLike, bytes, onnx.ModelProto, Any]
 
 
-def analyze(source: ModelSource, input_shapes: Optional[dict] = None,
-            select: Sequence[str] = (), ignore: Sequence[str] = ()) -> Analysis:
-    """Analyse an ONNX model: a path, serialized bytes or a ModelProto.
+def analyze(source: ModelSource, input_shape: Optional[Sequence[int]] = None,
+            input_shapes: Optional[dict] = None, select: Sequence[str] = (),
+            ignore: Sequence[str] = ()) -> Analysis:
+    """Analyse a model: a path, serialized bytes, an ``onnx.ModelProto``, a
+    ``torch.nn.Module`` or a Keras model.
 
-    ``input_shapes`` pins symbolic input dims, e.g. ``{"input": (1, 1, 28, 28)}``.
+    ``input_shape`` pins the first input, e.g. ``(1, 1, 28, 28)`` (required for
+    a torch module, which is exported in-process at that shape with its module
+    names kept); ``input_shapes`` pins inputs by name, ``{"input": (1, 1, 28, 28)}``.
+    ``select``/``ignore`` choose rules by code, prefix or name.
     Raises :class:`~symcheck.errors.SymcheckError` for inputs it cannot analyse.
     """
+    from . import frontends
+
+    pins = dict(input_shapes or {})
+    if input_shape is not None:
+        pins[""] = tuple(input_shape)
     if isinstance(source, onnx.ModelProto):
         model, path = source, "<model>"
     elif isinstance(source, (bytes, bytearray)):
         model, path = parse_model(bytes(source)), "<bytes>"
-    else:
+    elif frontends.is_torch_module(source):
+        model, path = frontends.torch_to_onnx(source, input_shape), f"<{type(source).__name__}>"
+        pins.pop("", None)
+    elif frontends.is_keras_model(source):
+        model, path = frontends.keras_to_onnx(source), f"<{getattr(source, 'name', 'keras')}>"
+    elif isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         model = read_model(path)
-    return analyze_model(model, path, input_shapes or {}, select, ignore)
+    else:
+        raise TypeError(f"cannot analyse a {type(source).__name__}: pass a path, bytes, "
+                        "an onnx.ModelProto, a torch.nn.Module or a Keras model")
+    return analyze_model(model, path, pins, select, ignore)
 
 
 def analyze_model(model: onnx.ModelProto, path: str, input_shapes: dict,

@@ -460,7 +460,7 @@ class RoundTrip:
     residues: tuple
     minimum: Optional[int]
     only: Optional[tuple]  # when a finite set of sizes round-trips (dense bottleneck)
-    examples: dict  # size -> output size, "invalid" or None
+    examples: dict = field(repr=False)  # size -> output size, "invalid" or None
     unknown: bool = False
     runs: Optional[tuple] = None  # (modulus, residues, minimum) of the sizes that run
     offset: Optional[int] = None  # output - input, when constant over the sizes that run

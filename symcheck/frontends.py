@@ -1,0 +1,74 @@
+"""Models that are not files yet: PyTorch modules and Keras models, exported in-process.
+
+torch and keras are imported only when such an object is passed: a module
+object can only exist if the user already imported its framework, so
+``sys.modules`` tells, without importing anything.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import tempfile
+import warnings
+from typing import Any, Optional, Sequence
+
+import onnx
+
+from .errors import SymcheckError
+from .load import parse_model
+
+
+def is_torch_module(obj: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.nn.Module)
+
+
+def is_keras_model(obj: Any) -> bool:
+    keras = sys.modules.get("keras")
+    return keras is not None and isinstance(obj, keras.Model)
+
+
+def torch_to_onnx(module: Any, input_shape: Optional[Sequence[int]], opset: int = 17) -> onnx.ModelProto:
+    """Export ``module`` with the TorchScript exporter, keeping module paths in node names.
+
+    The module is exported in eval mode (BatchNorm folded, Dropout gone) and
+    its training flag is restored afterwards.
+    """
+    if input_shape is None:
+        raise SymcheckError("bad-input-shape",
+                            "a torch.nn.Module needs input_shape, e.g. (1, 1, 28, 28)")
+    import torch
+
+    shape = tuple(int(d) for d in input_shape)
+    example = torch.zeros(shape)
+    was_training = module.training
+    buffer = io.BytesIO()
+    try:
+        module.eval()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, (example,), buffer, dynamo=False, opset_version=opset,
+                              input_names=["input"], output_names=None)
+    except Exception as exc:  # torch raises many types; report one line
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SymcheckError("not-onnx", f"torch.onnx.export failed: {reason}") from None
+    finally:
+        module.train(was_training)
+    return parse_model(buffer.getvalue())
+
+
+def keras_to_onnx(model: Any) -> onnx.ModelProto:
+    """Export a Keras model through Keras's own ONNX path (tf2onnx) into a temporary file."""
+    with tempfile.TemporaryDirectory(prefix="symcheck-keras-") as tmp:
+        path = os.path.join(tmp, "model.onnx")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model.export(path, format="onnx", verbose=False)
+        except Exception as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SymcheckError("not-onnx", f"Keras ONNX export failed: {reason}") from None
+        with open(path, "rb") as handle:
+            return parse_model(handle.read())

@@ -1,0 +1,130 @@
+"""The Python API on models defined in code: the same answers as from exported files."""
+
+from __future__ import annotations
+
+import onnx
+import pytest
+import torch
+from torch import nn
+
+import symcheck
+from symcheck.testing import assert_symmetric
+
+from .conftest import sample
+
+
+class KerasPortCAE(nn.Module):
+    """The Keras blog autoencoder in PyTorch (as samples/make_torch.py exports it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
+            nn.Conv2d(16, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
+            nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True))
+        self.decoder = nn.Sequential(
+            nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.Upsample(scale_factor=2),
+            nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.Upsample(scale_factor=2),
+            nn.Conv2d(8, 16, 3), nn.ReLU(), nn.Upsample(scale_factor=2),
+            nn.Conv2d(16, 1, 3, padding=1), nn.Sigmoid())
+
+    def forward(self, x):
+        return self.decoder(self.encoder(x))
+
+
+class SmallUNet(nn.Module):
+    """A 3-level U-Net with 'same' convs, max-pool, transposed-conv up and Concat skips."""
+
+    def __init__(self, widths=(4, 8, 16, 32)) -> None:
+        super().__init__()
+        def block(i, o):
+            return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.ReLU(), nn.Conv2d(o, o, 3, padding=1), nn.ReLU())
+        w = widths
+        self.down = nn.ModuleList([block(1 if k == 0 else w[k - 1], w[k]) for k in range(3)])
+        self.pool = nn.MaxPool2d(2)
+        self.bottom = block(w[2], w[3])
+        self.up = nn.ModuleList([nn.ConvTranspose2d(w[k + 1], w[k], 2, stride=2) for k in range(3)])
+        self.merge = nn.ModuleList([block(2 * w[k], w[k]) for k in range(3)])
+        self.head = nn.Conv2d(w[0], 1, 1)
+
+    def forward(self, x):
+        skips = []
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+            x = self.pool(x)
+        x = self.bottom(x)
+        for k in reversed(range(3)):
+            x = self.merge[k](torch.cat([skips[k], self.up[k](x)], dim=1))
+        return self.head(x)
+
+
+def codes(a):
+    return sorted(f.code for f in a.findings)
+
+
+def test_module_gives_the_same_findings_as_its_export():
+    torch.manual_seed(0)
+    from_module = symcheck.analyze(KerasPortCAE(), input_shape=(1, 1, 28, 28))
+    from_file = symcheck.analyze(sample("torch_cae.onnx"))
+    assert from_module.ladder_text() == from_file.ladder_text()
+    assert codes(from_module) == codes(from_file) == ["SC101", "SC102", "SC102", "SC103", "SC104", "SC201"]
+    assert [f.layers for f in from_module.findings] == [f.layers for f in from_file.findings]
+    assert from_module.total_params == 4385
+
+
+def test_module_stays_in_training_mode():
+    module = KerasPortCAE().train()
+    symcheck.analyze(module, input_shape=(1, 1, 28, 28))
+    assert module.training
+
+
+def test_module_needs_an_input_shape():
+    with pytest.raises(symcheck.SymcheckError) as exc:
+        symcheck.analyze(KerasPortCAE())
+    assert exc.value.code == "bad-input-shape"
+
+
+def test_modelproto_and_bytes_entry_points():
+    data = open(sample("matlab_cae.onnx"), "rb").read()
+    for source in (data, onnx.load_from_string(data)):
+        a = symcheck.analyze(source)
+        assert a.ladder_text() == "32 → 16 → 8 → 4 ‖ 4 → 8 → 16 → 32"
+        assert codes(a) == ["SC104", "SC201", "SC204"]
+
+
+def test_unsupported_object_is_a_type_error():
+    with pytest.raises(TypeError):
+        symcheck.analyze(42)
+
+
+def test_unet_module_pairs_by_skips():
+    a = symcheck.analyze(SmallUNet(), input_shape=(1, 1, 64, 64))
+    assert a.ladder_text() == "64 → 32 → 16 → 8 ‖ 8 → 16 → 32 → 64"
+    assert len(a.structure.skips) == 3
+    pairs = {(a.layer(p.encoder).name, a.layer(p.decoder).name, p.how) for p in a.structure.pairs}
+    assert ("down.0.0", "head", "stem-head") in pairs
+    assert ("down.2.2", "merge.2.0", "skip") in pairs  # the conv reading the concatenation
+    assert codes(a) == ["SC104", "SC201", "SC204"]
+    sc201 = next(f for f in a.findings if f.code == "SC201")
+    assert sc201.layers == ("bottom.0", "bottom.2", "up.2") and sc201.level == 3
+
+
+def test_assert_symmetric_passes_on_a_symmetric_unet():
+    a = assert_symmetric(SmallUNet(), input_shape=(1, 1, 64, 64))
+    assert a.verdict == "symmetric with notes"
+
+
+def test_assert_symmetric_fails_on_the_keras_port():
+    with pytest.raises(AssertionError) as exc:
+        assert_symmetric(KerasPortCAE(), input_shape=(1, 1, 28, 28))
+    message = str(exc.value)
+    assert message.startswith("<KerasPortCAE> is asymmetric: 4 finding(s) at or above warning (SC101, SC102, SC103)")
+    assert "decoder.0 (conv 8→8 at 4×4) has no encoder counterpart" in message  # Keras's conv2d_3
+    assert 'decoder.6 uses padding "valid" to trim 16×16 to 14×14' in message  # the trim
+
+
+def test_assert_symmetric_allow_and_no_decoder(external_matlab):
+    assert_symmetric(sample("keras_cae.onnx"), allow={"SC1"})
+    with pytest.raises(AssertionError, match="has no decoder"):
+        assert_symmetric(external_matlab)
