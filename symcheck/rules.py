@@ -502,7 +502,7 @@ def _join(parts: list) -> str:
 
 
 @rule("SC202", "width-mismatch", "info",
-      "paired levels carry a different number of channels",
+      "paired levels have no channel width in common",
       why="Mirrored widths keep the decoder's capacity equal to the encoder's at each "
           "resolution; a narrower decoder is a bottleneck of its own, a wider one costs "
           "parameters the encoder cannot feed.",
@@ -512,12 +512,13 @@ def _sc202(a: Analysis):
     if not a.is_encoder_decoder:
         return
     for level in a.structure.levels[:-1]:
-        e, d = level.encoder_width, level.decoder_width
-        if e is None or d is None or e == d:
-            continue
+        enc = {w for w in level.encoder_widths if w is not None}
+        dec = {w for w in level.decoder_widths if w is not None}
+        if not enc or not dec or enc & dec:
+            continue  # some width lives on both sides of this level
+        fmt = lambda ws: "/".join(a.dim_text(w) for w in sorted(ws, key=str))
         yield RULES["SC202"].finding(
-            f"level {level.index}: the encoder carries {a.dim_text(e)} channels, the decoder "
-            f"{a.dim_text(d)}",
+            f"level {level.index}: the encoder carries {fmt(enc)} channels, the decoder {fmt(dec)}",
             [_name(a, n) for n in (level.down, level.up) if n is not None], level=level.index)
 
 

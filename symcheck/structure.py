@@ -59,8 +59,10 @@ class Level:
     index: int
     encoder_size: Optional[tuple] = None
     decoder_size: Optional[tuple] = None
-    encoder_width: Optional[Dim] = None
-    decoder_width: Optional[Dim] = None
+    encoder_width: Optional[Dim] = None  # channels entering the down transition
+    decoder_width: Optional[Dim] = None  # channels the up transition delivers
+    encoder_widths: set = field(default_factory=set)  # every channel count at this level
+    decoder_widths: set = field(default_factory=set)
     encoder_layers: list = field(default_factory=list)  # non-transition main-path layers
     decoder_layers: list = field(default_factory=list)
     down: Optional[int] = None  # transition leaving this level downwards
@@ -260,6 +262,11 @@ def analyse_structure(lg: LayerGraph) -> Structure:
     if levels:
         bottom = levels[-1]
         bottom.encoder_size = bottom.decoder_size = _bottleneck_size(lg, steps, split)
+        levels[0].encoder_widths.add(layers[path[0]].channels)
+    for s in steps:  # the channel counts living at each level, per side
+        if 0 <= s.level_out < len(levels):
+            lv = levels[s.level_out]
+            (lv.encoder_widths if s.side == "encoder" else lv.decoder_widths).add(layers[s.layer].channels)
     structure = Structure(inp, out, path, steps, levels, deepest, split, [], [], side, level_of)
     structure.skips = _skips(lg, structure)
     _pair(lg, structure)
@@ -332,18 +339,25 @@ def _pair(lg: LayerGraph, st: Structure) -> None:
     def reads(s: Step) -> int:
         return s.level_in
 
-    for level in range(st.bottleneck + 1):
-        e_here = [s.layer for s in enc if writes(s) == level and s.layer not in used]
-        d_here = [s.layer for s in dec if reads(s) == level and s.layer not in used]
-        for how, test in (("inverse", _inverse), ("partial", _partial), ("position", lambda e, d: True)):
-            for d in list(d_here):
-                for e in reversed(e_here):
-                    if test(layers[e], layers[d]):
-                        pairs.append(Pair(level, e, d, how))
-                        e_here.remove(e)
-                        d_here.remove(d)
-                        used |= {e, d}
-                        break
+    # Candidates for a decoder layer: encoder layers that write the level it
+    # reads; a learned up-transition (reading L+1, writing L) may also mirror
+    # an encoder layer writing L, when no extra layer shifts the decoder.
+    def candidates(d: Step, adjacent: bool) -> list:
+        levels = [reads(d)] + ([d.level_out] if adjacent and d.role == "up" else [])
+        return [e.layer for lv in levels for e in reversed(enc)
+                if writes(e) == lv and e.layer not in used]
+
+    for how, test, adjacent in (("inverse", _inverse, False), ("inverse", _inverse, True),
+                                ("partial", _partial, False), ("partial", _partial, True),
+                                ("position", lambda e, d: True, False)):
+        for d in dec:
+            if d.layer in used:
+                continue
+            for e in candidates(d, adjacent):
+                if test(layers[e], layers[d.layer]):
+                    pairs.append(Pair(reads(d), e, d.layer, how))
+                    used |= {e, d.layer}
+                    break
     # A decoder layer that reads a skip merge exists because of the skip: it
     # pairs with the skip's encoder source (the skip is the mirror evidence).
     skip_source = {merge: src for merge, src in st.skips}

@@ -20,3 +20,17 @@ def test_every_rule_is_documented_completely():
         assert r.name == r.name.lower() and " " not in r.name
         for text in (r.summary, r.why, r.example, r.fix):
             assert text and text.strip() == text
+
+
+def test_api_examples_run():
+    import doctest
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        result = doctest.testfile(str(ROOT / "docs" / "api.md"), module_relative=False,
+                                  optionflags=doctest.ELLIPSIS)
+    finally:
+        os.chdir(cwd)
+    assert result.attempted > 15 and result.failed == 0

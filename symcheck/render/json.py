@@ -121,6 +121,8 @@ def analysis_dict(a: Analysis) -> dict:
             "decoder_size": _spatial(a, lv.decoder_size),
             "encoder_width": _dim(a, lv.encoder_width),
             "decoder_width": _dim(a, lv.decoder_width),
+            "encoder_widths": sorted((_dim(a, w) for w in lv.encoder_widths if w is not None), key=str),
+            "decoder_widths": sorted((_dim(a, w) for w in lv.decoder_widths if w is not None), key=str),
             "encoder_layers": [names[i] for i in lv.encoder_layers],
             "decoder_layers": [names[i] for i in lv.decoder_layers],
             "down": names.get(lv.down) if lv.down is not None else None,
