@@ -7,18 +7,30 @@ analysis never needs weight bytes.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import stat
 from dataclasses import dataclass
 
 import onnx
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError
+from onnx import TensorProto
 
 from .errors import SymcheckError
 
-#: Files above this size are refused without being read.
-MAX_FILE_BYTES = 4 * 1024**3
+#: Files above this size are refused without being read: protobuf cannot parse
+#: a message of 2 GiB or more, so a larger file cannot be a single ModelProto.
+MAX_FILE_BYTES = 2 * 1024**3 - 1
+
+#: Largest size of one tensor in bytes: an int64 byte count (what runtimes use).
+MAX_TENSOR_BYTES = 2**63 - 1
+
+_ITEMSIZE = {TensorProto.DOUBLE: 8, TensorProto.INT64: 8, TensorProto.UINT64: 8,
+             TensorProto.COMPLEX64: 8, TensorProto.COMPLEX128: 16, TensorProto.FLOAT16: 2,
+             TensorProto.BFLOAT16: 2, TensorProto.INT16: 2, TensorProto.UINT16: 2,
+             TensorProto.INT8: 1, TensorProto.UINT8: 1, TensorProto.BOOL: 1}
 
 
 @dataclass(frozen=True)
@@ -35,41 +47,177 @@ class Exporter:
 
 
 def read_model(path: str, max_bytes: int = MAX_FILE_BYTES) -> onnx.ModelProto:
-    """Parse ``path`` into a ModelProto or raise :class:`SymcheckError`."""
+    """Parse ``path`` into a ModelProto or raise :class:`SymcheckError`.
+
+    The path is ``stat``-ed first: directories, FIFOs, devices and sockets are
+    refused without being opened, and so is a file over ``max_bytes``. The
+    file is then opened non-blocking and checked again on the open descriptor
+    (it may have been swapped meanwhile), and at most ``max_bytes`` are read.
+    External data is never opened.
+    """
     try:
         info = os.stat(path)
     except FileNotFoundError:
         raise SymcheckError("not-found", "no such file") from None
+    except ValueError:  # an embedded NUL byte
+        raise SymcheckError("unreadable", "the path contains a NUL byte") from None
     except OSError as exc:
         raise SymcheckError("unreadable", exc.strerror or str(exc)) from None
-    if stat.S_ISDIR(info.st_mode):
-        raise SymcheckError("not-a-file", "is a directory, not an .onnx file")
-    if not stat.S_ISREG(info.st_mode):
-        raise SymcheckError("not-a-file", "is not a regular file")
-    if info.st_size > max_bytes:
-        raise SymcheckError(
-            "too-large", f"{info.st_size:,} bytes is over the {max_bytes:,}-byte limit")
+    _check_regular(info, max_bytes)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise SymcheckError("not-found", "no such file") from None
     except OSError as exc:
         raise SymcheckError("unreadable", exc.strerror or str(exc)) from None
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            _check_regular(os.fstat(handle.fileno()), max_bytes)
+            data = handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise SymcheckError("unreadable", exc.strerror or str(exc)) from None
+    if len(data) > max_bytes:
+        raise SymcheckError("too-large", f"the file grew past the {max_bytes:,}-byte limit while read")
     return parse_model(data)
 
 
+def _check_regular(info: os.stat_result, max_bytes: int) -> None:
+    mode = info.st_mode
+    if stat.S_ISDIR(mode):
+        raise SymcheckError("not-a-file", "is a directory, not an .onnx file")
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(mode) else
+                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
+                "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+        raise SymcheckError("not-a-file", f"is {kind}, not a regular file")
+    if info.st_size > max_bytes:
+        raise SymcheckError(
+            "too-large", f"{info.st_size:,} bytes is over the {max_bytes:,}-byte limit")
+
+
 def parse_model(data: bytes) -> onnx.ModelProto:
-    """Parse serialized bytes; a file that is not a model is ``not-onnx``."""
+    """Parse serialized bytes; a file that is not a model is ``not-onnx``.
+
+    A serialized GraphProto (which onnx.load reads as an empty model) is
+    ``graph-not-model``; protobuf's nesting limit is ``nested-too-deep``.
+    """
     model = onnx.ModelProto()
     try:
         model.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "depth" in reason.lower() or "recursion" in reason.lower():
+            raise SymcheckError("nested-too-deep", "messages nest deeper than protobuf's limit of "
+                                                   "100 levels (subgraphs inside subgraphs)") from None
         raise SymcheckError("not-onnx", f"not an ONNX model ({reason})") from None
     if not model.HasField("graph") or (not model.graph.node and not model.graph.input):
+        if data and _is_graph(data):
+            raise SymcheckError("graph-not-model", "a serialized GraphProto, not a ModelProto "
+                                                   "(wrap it with onnx.helper.make_model)")
         raise SymcheckError("not-onnx", "not an ONNX model (no graph)")
     if not model.graph.node:
         raise SymcheckError("empty-model", "the graph has no nodes")
     return model
+
+
+def _is_graph(data: bytes) -> bool:
+    graph = onnx.GraphProto()
+    try:
+        graph.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError):
+        return False
+    return bool(graph.node) and all(n.op_type for n in graph.node)
+
+
+def check_model(model: onnx.ModelProto) -> None:
+    """Refuse what static analysis cannot stand on, before any shape is computed.
+
+    * an ai.onnx opset above the newest the installed onnx defines (op
+      semantics change between opsets: guessing is worse than refusing) or
+      below 1: ``unsupported-opset``. Ops of unknown domains are analysed as
+      unknown ops instead (see ``Propagation.unknown_ops``);
+    * an initializer with a negative dim (``bad-dims``) or of 2^63 bytes or
+      more (``too-large-dims``), computed with Python integers (numpy.prod of
+      2^62 x 2^62 x 4 wraps to 0).
+    """
+    _check_strings(model)
+    newest = onnx.defs.onnx_opset_version()
+    for entry in model.opset_import:
+        if entry.domain in ("", "ai.onnx") and not 1 <= entry.version <= newest:
+            raise SymcheckError(
+                "unsupported-opset",
+                f"ai.onnx opset {entry.version} is not between 1 and {newest}, the newest the "
+                f"installed onnx {onnx.__version__} defines")
+    for init in model.graph.initializer:
+        check_tensor_dims(f"initializer {init.name!r}", tuple(init.dims), init.data_type)
+
+
+def _check_strings(model: onnx.ModelProto) -> None:
+    """Refuse string fields that are not UTF-8 (``not-onnx``).
+
+    ONNX strings are UTF-8, but protobuf hands invalid ones to Python as
+    ``bytes``, which no name-handling code expects. Walks every message with a
+    stack (no recursion); weight bytes are ``bytes`` fields and not looked at.
+    """
+    string = FieldDescriptor.TYPE_STRING
+    message = FieldDescriptor.TYPE_MESSAGE
+    stack = [model]
+    while stack:
+        msg = stack.pop()
+        for field, value in msg.ListFields():
+            repeated = _is_repeated(field)
+            if field.type == message:
+                if repeated:
+                    stack.extend(value)
+                else:
+                    stack.append(value)
+            elif field.type == string and any(isinstance(v, bytes) for v in (value if repeated else [value])):
+                raise SymcheckError("not-onnx", f"not an ONNX model (a {msg.DESCRIPTOR.name} field "
+                                                f"{field.name!r} is not UTF-8 text)")
+
+
+def _is_repeated(field) -> bool:
+    if hasattr(field, "is_repeated"):
+        return field.is_repeated
+    return field.label == FieldDescriptor.LABEL_REPEATED  # protobuf < 5
+
+
+def check_tensor_dims(label: str, dims, elem_type: int = 0, data: bool = False) -> None:
+    """Raise ``bad-dims`` for a negative dim (for data tensors, also a zero dim) and
+    ``too-large-dims`` when the known dims hold 2^63 bytes or more.
+
+    Symbolic dims (anything not an int) are skipped: they are at least 1.
+
+    >>> check_tensor_dims("input 'x'", (1, 1, 2**62, 2**62), TensorProto.FLOAT)
+    Traceback (most recent call last):
+    ...
+    symcheck.errors.SymcheckError: input 'x' would hold 2^124 elements of 4 bytes (2^63 bytes or more)...
+    """
+    known = [d for d in dims if isinstance(d, int) and not isinstance(d, bool)]
+    for d in known:
+        if d < 0 or (data and d == 0):
+            shown = "×".join(str(x) if isinstance(x, int) else "?" for x in dims)
+            raise SymcheckError("bad-dims", f"{label} has dims {_short(shown)}: a dim of {d} "
+                                            f"{'is negative' if d < 0 else 'leaves no data'}")
+    count = math.prod(known)
+    itemsize = _ITEMSIZE.get(elem_type, 4)
+    if count * itemsize > MAX_TENSOR_BYTES:
+        raise SymcheckError(
+            "too-large-dims",
+            f"{label} would hold {_magnitude(count)} elements of {itemsize} bytes (2^63 bytes or "
+            "more): no runtime can address it")
+
+
+def _magnitude(n: int) -> str:
+    if n > 0 and n & (n - 1) == 0:
+        return f"2^{n.bit_length() - 1}"
+    text = f"{n:,}"
+    return text if len(text) <= 30 else f"about 2^{n.bit_length() - 1}"
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def opset_version(model: onnx.ModelProto) -> int:
@@ -133,3 +281,32 @@ def keras_layer_names(scopes: list[str]) -> dict[str, str]:
     if len(set(stripped.values())) != len(unique):
         return {s: s for s in unique}
     return stripped
+
+
+def check_computed(nodes, tensors: dict) -> None:
+    """:func:`check_tensor_dims` on every node output shape propagation computed.
+
+    ``nodes`` in order, ``tensors`` name -> object with ``shape`` and ``dtype``;
+    the first offender is named with the node that writes it.
+    """
+    for node in nodes:
+        for out in node.output:
+            tensor = tensors.get(out) if out else None
+            if tensor is not None and tensor.shape is not None:
+                check_tensor_dims(f"tensor {_short(out, 60)!r} (output of {node.op_type} node "
+                                  f"{_short(node.name, 60)!r})", tensor.shape, tensor.dtype)
+
+
+def check_layer_sizes(layers) -> None:
+    """Refuse a data layer whose output has a zero or negative dim (``bad-dims``):
+    the model cannot run on the analysed input size."""
+    for layer in layers:
+        shape = getattr(layer, "out_shape", None)
+        if layer.kind == "input" or not shape:
+            continue
+        bad = [d for d in shape if isinstance(d, int) and d <= 0]
+        if bad:
+            shown = "×".join(str(d) if isinstance(d, int) else "?" for d in shape)
+            raise SymcheckError(
+                "bad-dims", f"layer {_short(layer.name, 60)!r} ({layer.kind}) would output "
+                            f"{_short(shown)}: the model cannot run on the analysed input size")
