@@ -18,8 +18,9 @@ from . import __version__
 from .dims import Dim, Expr
 from .errors import SymcheckError
 from .layers import Layer, LayerGraph, build, describe_layout
-from .load import Exporter, detect_exporter, opset_version, parse_model, read_model
-from .shapes import Propagation, Tensor, type_to_tensor
+from .load import (Exporter, check_computed, check_layer_sizes, check_model, check_tensor_dims,
+                   detect_exporter, opset_version, parse_model, read_model)
+from .shapes import Propagation, Tensor, dim_product, type_to_tensor
 from .structure import RoundTrip, Structure, analyse_structure, round_trip, spatial_of
 
 
@@ -105,20 +106,14 @@ class Analysis:
         layer = self.bottleneck
         if layer is None or layer.out_shape is None:
             return None
-        total: Dim = 1
-        for d in layer.out_shape[1:]:
-            total = total * d
-        return total
+        return dim_product(layer.out_shape[1:])  # None when unknown or too large
 
     @property
     def input_values(self) -> Optional[Dim]:
         shape = self.input_layer.out_shape
         if shape is None:
             return None
-        total: Dim = 1
-        for d in shape[1:]:
-            total = total * d
-        return total
+        return dim_product(shape[1:])
 
     @property
     def compression(self) -> Optional[float]:
@@ -131,7 +126,9 @@ class Analysis:
     def verdict(self) -> str:
         if not self.is_encoder_decoder:
             return "not an encoder-decoder"
-        worst = max((SEVERITY_RANK[f.severity] for f in self.findings), default=-1)
+        # SC9xx say whether symcheck's own claims held, not whether the model is symmetric
+        worst = max((SEVERITY_RANK[f.severity] for f in self.findings if not f.code.startswith("SC9")),
+                    default=-1)
         if worst >= 1:
             return "asymmetric"
         if worst == 0:
@@ -143,6 +140,22 @@ class Analysis:
         for f in self.findings:
             out[f.severity] += 1
         return out
+
+    def table_order(self) -> list:
+        """Layer ids for a layer table: the main path in order, then the layers off it."""
+        order = list(self.structure.path[1:-1])
+        on_path = set(order)
+        return order + sorted(lid for lid in self.layers.layers if lid not in on_path
+                              and self.layer(lid).kind not in ("input", "output"))
+
+    def level_text(self, lid: int) -> str:
+        """``2`` for a layer at level 2, ``2→3`` for a transition, ``·`` off the main path."""
+        level = self.structure.level_of.get(lid)
+        if isinstance(level, tuple):
+            return f"{level[0]}→{level[1]}"
+        if level is None:
+            return "·" if lid not in self.structure.on_path else ""
+        return str(level)
 
     def to_user_layout(self, shape: Optional[tuple]) -> Optional[tuple]:
         """A canonical (N, C, *spatial) shape in the user's layout (NHWC for Keras)."""
@@ -177,12 +190,13 @@ class Analysis:
         enc = [self._ladder_size(spatial_of(self.input_layer))]
         dec: list = []
         adjusted = False  # the last entry came from an adjustment: a later one replaces it
+        encoder_decoder = st.is_encoder_decoder  # O(steps): once, not per step
         for i, step in enumerate(st.steps):
             sp = spatial_of(self.layer(step.layer))
             if sp is None:
                 continue
             text = self._ladder_size(sp)
-            if st.is_encoder_decoder and i > st.split:
+            if encoder_decoder and i > st.split:
                 if not dec:
                     dec.append(enc[-1])
                     adjusted = False
@@ -213,11 +227,16 @@ class Analysis:
         if len(spatial) == 0:
             return "·"
         texts = [self.dim_text(d) for d in spatial]
-        if len(set(texts)) == 1 and all(isinstance(d, int) for d in spatial):
+        if len(set(texts)) == 1 and all(isinstance(d, int) for d in spatial) and self._isotropic():
             return texts[0]
         if all(isinstance(d, Expr) for d in spatial) and len(set(self._one_axis(spatial))) == 1:
             return texts[0]  # H → ceil(H/2): the other axes follow the same law
         return "×".join(texts)
+
+    def _isotropic(self) -> bool:
+        """All input spatial axes equal: the ladder may show one number per size."""
+        sizes = [self.dim_text(d) for d in (self.input_layer.out_shape or ())[2:]]
+        return len(set(sizes)) <= 1
 
     def _one_axis(self, spatial: tuple) -> list:
         """Each axis's expression with its own symbol renamed to the first axis's."""
@@ -291,6 +310,7 @@ def analyze_model(model: onnx.ModelProto, path: str, input_shapes: dict,
                   select: Sequence[str] = (), ignore: Sequence[str] = ()) -> Analysis:
     from .rules import run_rules
 
+    check_model(model)
     exporter = detect_exporter(model)
     opset = opset_version(model)
     graph = model.graph
@@ -324,8 +344,15 @@ def analyze_model(model: onnx.ModelProto, path: str, input_shapes: dict,
     if unknown_pins:
         raise SymcheckError("bad-input-shape",
                             f"the model has no input named {sorted(unknown_pins)[0]!r}")
+    for name, tensor in inputs.items():
+        if tensor.shape is not None:
+            check_tensor_dims(f"input {name!r}", tensor.shape, tensor.dtype, data=True)
     prop = Propagation(model, inputs, opset)
+    check_computed(prop.order, prop.tensors)
     lg = build(model, prop, exporter, [vi.name for vi in data_inputs])
+    if not lg.outputs:
+        raise SymcheckError("empty-model", "no graph output depends on the data input")
+    check_layer_sizes(sorted(lg.layers.values(), key=lambda layer: layer.id))
     st = analyse_structure(lg)
     from .structure import choose_io
 

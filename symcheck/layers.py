@@ -37,8 +37,9 @@ import onnx
 
 from .dims import Dim, Expr, ceildiv, floordiv
 from .load import Exporter, keras_layer_names
-from .shapes import (Propagation, Tensor, attributes, pool_out, same_pads, scale_dim,
-                     transposed_size)
+from .errors import SymcheckError
+from .shapes import (Propagation, Tensor, attributes, implicit_inputs, pool_out, same_pads,
+                     scale_dim, transposed_size)
 
 LEARNED_KINDS = {"conv", "conv-transpose", "dense"}
 TRANSITION_KINDS = {"max-pool", "avg-pool", "upsample", "pixel-shuffle", "space-to-depth",
@@ -59,6 +60,9 @@ _NOISE = {"Identity", "Dropout", "Cast", "CastLike"}
 _LAYOUT = {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Tile", "Expand"}
 _ELEMENTWISE_CONST = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min"}
 _POOLS = {"MaxPool": "max-pool", "AveragePool": "avg-pool", "LpPool": "lp-pool"}
+# layers that are one elementwise function of one input (candidates for a gated activation)
+ELEMENTWISE_KINDS = {"activation", "scale", "erf", "exp", "log", "sqrt", "reciprocal", "neg",
+                     "abs", "tanh", "softplus", "sin", "cos", "pow"}
 
 
 @dataclass
@@ -81,6 +85,7 @@ class Layer:
     out_axes: Optional[tuple] = None  # canonical axis j lives at out_tensor axis out_axes[j]
     transfer: list = field(default_factory=list)  # per spatial axis: Expr in "x", int, ("match", id, axis) or None
     scopes: list = field(default_factory=list)  # candidate names, best first
+    weight: str = ""  # the weight initializer of a learned layer
 
     @property
     def learned(self) -> bool:
@@ -172,35 +177,50 @@ class _Builder:
             return 0
 
     # -- resolving a view into a layer feeding a canonical consumer ------
-    def resolve(self, name: str, consumer_shape: Optional[tuple], node: onnx.NodeProto) -> int:
-        """The layer whose output is ``name`` as a consumer with a canonical input sees it."""
+    def resolve(self, name: str, consumer_shape: Optional[tuple], node: onnx.NodeProto,
+                drop: tuple = ()) -> int:
+        """The layer whose output is ``name`` as a consumer with a canonical input sees it.
+
+        ``drop`` lists tensor axes the consumer ignores (a degenerate axis of a
+        1-D conv written as a 1×k 2-D conv); ``consumer_shape`` excludes them.
+        """
         view = self.views[name]
         src = self.layers[view.layer]
         if view.pending or view.axes is None:
-            return self._materialize(view, name, consumer_shape).id
+            return self._materialize(view, name, consumer_shape, drop).id
         if src.kind == "input" and src.out_axes is None:
-            axes = tuple(view.axes)
+            axes = tuple(a for i, a in enumerate(view.axes) if i not in drop)
             rank = len(src.out_shape or ())
             if None not in axes and sorted(axes) == list(range(rank)):
                 src.out_axes = axes
-            else:
-                src.out_axes = tuple(range(rank))
+            else:  # size-1 axes moved ambiguously: match the consumer's shape
+                src.out_axes = _match_axes(self.shape(src.out_tensor), consumer_shape, axes)
             src.out_shape = tuple((self.shape(src.out_tensor) or ())[a] for a in src.out_axes)
             src.in_shape = src.out_shape
         return src.id
 
-    def _materialize(self, view: View, name: str, target: Optional[tuple]) -> Layer:
-        """Explain collected data-movement nodes by the shapes at both ends."""
+    def _materialize(self, view: View, name: str, target: Optional[tuple], drop: tuple = ()) -> Layer:
+        """Explain collected data-movement nodes by the shapes at both ends.
+
+        ``target`` is the canonical shape the consumer sees (without the tensor
+        axes in ``drop``); without one, the channel axis is guessed.
+        """
         src = self.layers[view.layer]
         if src.kind == "input" and src.out_axes is None:
             src.out_axes = tuple(range(len(src.out_shape or ())))
         before = src.out_shape
-        after = target if target is not None else self.shape(name)
+        out_axes = None
+        if target is not None:
+            after = target
+        else:  # no consumer fixes the layout (a crop, the output): find the channel axis
+            after, out_axes = _guess_canonical(before, self.shape(name))
         kind, transfer, attrs = classify_reshape(before, after)
         names = [n.name for n in view.pending]
         layer = self._new(kind, "", "", before, after, nodes=names, attrs=attrs,
                           out_tensor=name, inputs=[src.id])
-        layer.out_axes = tuple(range(len(after or ())))
+        if out_axes is None and drop:
+            out_axes = tuple(i for i in range(len(self.shape(name) or ())) if i not in drop)
+        layer.out_axes = out_axes or tuple(range(len(after or ())))
         layer.transfer = transfer
         layer.scopes = [n.name for n in view.pending]
         layer.attrs["ops"] = [n.op_type for n in view.pending]
@@ -210,7 +230,7 @@ class _Builder:
     # -- the pass -------------------------------------------------------
     def run(self) -> None:
         for node in self.prop.order:
-            data_in = [n for n in node.input if self.is_data(n)]
+            data_in = [n for n in dict.fromkeys([*node.input, *implicit_inputs(node)]) if self.is_data(n)]
             if not data_in or node.op_type in ("Shape", "Size", "RandomNormalLike",
                                                "RandomUniformLike", "EyeLike"):
                 self.hidden += 1
@@ -247,23 +267,30 @@ class _Builder:
             self.simple_layer(node, attrs, op.lower(), data_in[0], inputs=data_in)
 
     # -- layer constructors ------------------------------------------------
-    def _anchor(self, node, kind, data_name, **kw) -> Layer:
-        in_shape = self.shape(data_name)
-        src = self.resolve(data_name, in_shape, node)
+    def _anchor(self, node, kind, data_name, drop: tuple = (), **kw) -> Layer:
+        tensor_in, tensor_out = self.shape(data_name), self.shape(node.output[0])
+        in_shape, out_shape = _without(tensor_in, drop), _without(tensor_out, drop)
+        src = self.resolve(data_name, in_shape, node, drop)
         out = node.output[0]
-        layer = self._new(kind, "", node.op_type, in_shape, self.shape(out), nodes=[node.name],
+        layer = self._new(kind, "", node.op_type, in_shape, out_shape, nodes=[node.name],
                           inputs=[src], out_tensor=out, **kw)
-        layer.out_axes = tuple(range(len(layer.out_shape or ())))
+        layer.out_axes = tuple(i for i in range(len(tensor_out or ())) if i not in drop)
         layer.scopes = [node.name]
-        self.views[out] = View(layer.id, layer.out_axes)
+        self.views[out] = View(layer.id, tuple(range(len(tensor_out or ()))))
         return layer
 
     def window_layer(self, node, attrs, kind) -> None:
         data = node.input[0]
-        layer = self._anchor(node, kind, data)
+        drop = _degenerate_axes(self.shape(data), self.shape(node.output[0]), attrs)
+        if drop:  # Keras Conv1D/MaxPool1D through tf2onnx: a 1×k window on a 1×L map
+            attrs = _drop_window_axes(attrs, [a - 2 for a in drop])
+        layer = self._anchor(node, kind, data, drop)
         weight = node.input[3] if node.op_type == "QLinearConv" else (
             node.input[1] if len(node.input) > 1 else "")
         spatial = len(layer.in_shape or ()) - 2
+        if layer.in_shape is None:  # rank unknown: the attributes tell the spatial axes
+            wshape = self.shape(weight) if weight else None
+            spatial = len(attrs.get("kernel_shape") or ()) or (len(wshape) - 2 if wshape else 0)
         info = {"kernel": list(attrs.get("kernel_shape") or ()),
                 "stride": list(attrs.get("strides") or [1] * max(spatial, 0)),
                 "dilation": list(attrs.get("dilations") or [1] * max(spatial, 0)),
@@ -276,6 +303,7 @@ class _Builder:
             if not info["kernel"] and wshape:
                 info["kernel"] = list(wshape[2:])
             layer.params = self.const_numel(weight) if weight in self.constants else 0
+            layer.weight = weight
             for extra in node.input[2:3]:
                 if extra and extra in self.constants:
                     layer.params += self.const_numel(extra)
@@ -285,6 +313,9 @@ class _Builder:
                     info["output_shape"] = list(attrs["output_shape"])
         else:
             info["ceil_mode"] = int(attrs.get("ceil_mode", 0))
+        info["rank"] = None if layer.in_shape is None else len(layer.in_shape)
+        _check_window(node, info, spatial, kind, _without(self.shape(weight), drop) if weight else None)
+        del info["rank"]
         if kind == "global-pool":
             info["kernel"] = [None] * spatial
         info["padding"] = self._padding_mode(info, layer.in_shape, kind)
@@ -362,6 +393,7 @@ class _Builder:
                        "coordinate_transformation_mode": attrs.get("coordinate_transformation_mode", "")}
         sizes_name = node.input[3] if len(node.input) > 3 else ""
         computed = sizes_name and sizes_name not in self.constants and not self._is_const_value(sizes_name)
+        fixed = bool(sizes_name) and not computed  # constant sizes: the output size is fixed
         transfer, factors = [], []
         for i in range(spatial):
             a, b = before[2 + i], after[2 + i]
@@ -370,12 +402,14 @@ class _Builder:
             if computed:
                 source = self._shape_source(sizes_name, node.input[0])
                 transfer.append(("match", source, i) if source is not None else b)
+            elif fixed:
+                transfer.append(b if isinstance(b, int) else None)
             elif ratio is not None:
                 transfer.append(scale_dim(Expr.symbol("x"), ratio))
             else:
                 transfer.append(b if isinstance(b, int) else None)
         layer.attrs["factor"] = factors
-        layer.attrs["to_size"] = bool(computed)
+        layer.attrs["to_size"] = bool(sizes_name)
         if factors and all(f is not None and f < 1 for f in factors):
             layer.kind = "downsample"
         layer.transfer = transfer
@@ -434,6 +468,7 @@ class _Builder:
     def dense_layer(self, node, attrs) -> None:
         layer = self._anchor(node, "dense", node.input[0])
         weight = node.input[1]
+        layer.weight = weight
         layer.params = self.const_numel(weight) if weight in self.constants else 0
         if len(node.input) > 2 and node.input[2] in self.constants:
             layer.params += self.const_numel(node.input[2])
@@ -441,9 +476,10 @@ class _Builder:
         layer.transfer = []
 
     def merge_layer(self, node, attrs, data_in) -> None:
-        first = data_in[0]
         views = [self.views[n] for n in data_in]
         ids = [self.resolve(n, self.shape(n), node) for n in data_in]
+        if node.op_type in ("Mul", "Add") and self._fold_gated_activation(node, ids, views):
+            return
         # the merge works in the layout of its inputs; map the axis to canonical
         axes = views[0].axes if not views[0].pending else None
         src_layer = self.layers[ids[0]]
@@ -459,7 +495,8 @@ class _Builder:
                           inputs=ids, out_tensor=out)
         layer.scopes = [node.name]
         shape = self.shape(out)
-        if canon_axes is not None and shape is not None and None not in canon_axes:
+        if canon_axes is not None and shape is not None and None not in canon_axes \
+                and len(canon_axes) == len(shape):
             # canonical j lives at tensor axis k where canon_axes[k] == j
             position = {j: k for k, j in enumerate(canon_axes)}
             layer.out_axes = tuple(position[j] for j in range(len(canon_axes)))
@@ -474,9 +511,49 @@ class _Builder:
             if kind == "concat":
                 layer.attrs["axis"] = attrs.get("axis", 0)
         layer.attrs["input_shapes"] = [self.layers[i].out_shape for i in ids]
+        newest = self.layers[max(ids)].out_shape
+        if layer.out_shape is not None and newest is not None and len(newest) == len(layer.out_shape):
+            # the inputs agree at run time; symbolically follow the decoder (newest) side
+            layer.out_shape = tuple(layer.out_shape[:2]) + tuple(newest[2:])
         spatial = len(layer.out_shape or ()) - 2
         layer.transfer = [Expr.symbol("x")] * max(spatial, 0)
         self.views[out] = View(layer.id, tuple(range(len(shape or ()))))
+
+    def _fold_gated_activation(self, node, ids: list, views: list) -> bool:
+        """``x * sigmoid(x)`` (SiLU), ``x * 0.5 * (1 + erf(x / √2))`` (GELU), ``x * tanh(softplus(x))``.
+
+        A Mul/Add whose data inputs all come from one layer, directly or through
+        single-input elementwise layers used nowhere else, is that layer's
+        activation: the chain layers disappear and the merge output continues
+        the root layer.
+        """
+        roots, chain = set(), []
+        for lid in ids:
+            cur = lid
+            while self.layers[cur].kind in ELEMENTWISE_KINDS and len(self.layers[cur].inputs) == 1:
+                if self.consumers.get(self.layers[cur].out_tensor, 0) != 1:
+                    return False
+                chain.append(cur)
+                cur = self.layers[cur].inputs[0]
+            roots.add(cur)
+        if len(roots) != 1 or not chain:
+            return False
+        root = self.layers[roots.pop()]
+        if root.kind in ("input", "output") or any(v.pending for v in views):
+            return False
+        ops = [op for lid in chain for op in self.layers[lid].attrs.get("ops", [self.layers[lid].op])]
+        ops += [self.layers[lid].op for lid in chain]
+        name = ("gelu" if "Erf" in ops or ("Tanh" in ops and "Pow" in ops) else
+                "mish" if "Softplus" in ops else "hard-swish" if "HardSigmoid" in ops else
+                "silu" if "Sigmoid" in ops else "gated")
+        root.activation = name if not root.activation else f"{root.activation}+{name}"
+        for lid in dict.fromkeys(chain):
+            root.nodes.extend(self.layers[lid].nodes)
+            del self.layers[lid]
+        root.nodes.append(node.name)
+        root.out_tensor = node.output[0]
+        self.views[node.output[0]] = View(root.id, views[0].axes)
+        return True
 
     def pad_layer(self, node, attrs, data_name) -> None:
         before = self.shape(data_name)
@@ -503,7 +580,8 @@ class _Builder:
                           inputs=[src_id], out_tensor=out)
         layer.scopes = [node.name]
         axes = view.axes
-        if axes is not None and src.out_axes is not None and None not in axes and shape_after:
+        if axes is not None and src.out_axes is not None and None not in axes and shape_after \
+                and len(axes) == len(shape_after):
             inverse = {t: j for j, t in enumerate(src.out_axes)}
             canon = [inverse.get(a) for a in axes]
             if None not in canon:
@@ -576,6 +654,7 @@ class _Builder:
             elif op in _NORMS:
                 src.norm = _NORMS[op]
             else:  # bias Add, scale Mul (BatchNorm as Mul+Add), ...
+                src.attrs.setdefault("ops", [src.op]).append(op)
                 if src.learned and op in ("Add", "Sub", "Mul"):
                     const = [i for i in node.input if i and i != data_name]
                     src.params += sum(self.const_numel(c) for c in const if c in self.constants)
@@ -604,8 +683,19 @@ class _Builder:
         self.hidden += 1
         if axes is None:
             self.views[out] = View(view.layer, None, list(view.pending) + [node])
-        else:
-            self.views[out] = View(view.layer, axes)
+            return
+        self.views[out] = View(view.layer, axes)
+        src = self.layers[view.layer]
+        if src.out_tensor == data_name and self.consumers.get(data_name, 0) == 1 \
+                and src.kind not in ("input",) and src.out_axes is not None:
+            # a pure layout op right after the layer (tf2onnx Squeeze, Keras-torch
+            # Transpose): the layer's output continues here, so a bias or an
+            # activation after it still fuses
+            moved = _follow_axes(src.out_axes, view.axes, axes)
+            if moved is not None and len(axes) == len(src.out_axes):  # same rank as canonical
+                src.out_tensor, src.out_axes = out, moved
+                # views are relative to the layer's out_tensor, which is now ``out``
+                self.views[out] = View(view.layer, tuple(range(len(axes))))
 
     # -- outputs ----------------------------------------------------------
     def finish(self, output_names: list[str]) -> list[int]:
@@ -650,12 +740,138 @@ class _Builder:
         return self.layers[self.input_ids[0]].out_axes
 
 
+def _check_window(node, info: dict, spatial: int, kind: str, wshape) -> None:
+    """Refuse window attributes no runtime accepts, with ``bad-attribute``: kernel,
+    strides and dilations that are not positive ints, negative pads, lists of the
+    wrong length, a group below 1, a kernel_shape that contradicts the weight."""
+    if info.get("rank") is not None and spatial < 1:
+        raise SymcheckError("bad-dims", f"{node.op_type} node {node.name[:60]!r} reads a rank-"
+                                        f"{info['rank']} tensor; it needs (N, C, spatial axes...)")
+    if kind == "global-pool":
+        return
+
+    def bad(what: str, value) -> SymcheckError:
+        text = str(value)
+        text = text if len(text) <= 60 else text[:59] + "…"
+        name = node.name if len(node.name) <= 60 else node.name[:59] + "…"
+        return SymcheckError("bad-attribute", f"{node.op_type} node {name!r}: {what} {text}")
+
+    checks = [("kernel_shape", info["kernel"], 1, spatial), ("strides", info["stride"], 1, spatial),
+              ("dilations", info["dilation"], 1, spatial), ("pads", info["pads"], 0, 2 * spatial)]
+    if kind == "conv-transpose":
+        checks.append(("output_padding", info["output_padding"], 0, spatial))
+        checks.append(("output_shape", info.get("output_shape", []), 1, None))
+    for key, values, low, length in checks:
+        if not isinstance(values, list) or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= low for v in values):
+            raise bad(f"{key} must be ints >= {low}, not", values)
+        if values and spatial and length is not None and len(values) != length:
+            raise bad(f"{key} needs {length} values for {spatial} spatial axes, not", values)
+    group = info.get("group", 1)
+    if kind in ("conv", "conv-transpose") and (not isinstance(group, int) or group < 1):
+        raise bad("group must be an int >= 1, not", group)
+    if info.get("auto_pad") not in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"):
+        raise bad("auto_pad is not NOTSET, SAME_UPPER, SAME_LOWER or VALID:", info.get("auto_pad"))
+    weight_kernel = [d for d in (wshape or ())[2:]]
+    if kind in ("conv", "conv-transpose") and info["kernel"] and weight_kernel and \
+            all(isinstance(d, int) for d in weight_kernel) and info["kernel"] != weight_kernel:
+        raise bad(f"kernel_shape disagrees with the weight's {weight_kernel}:", info["kernel"])
+
+
 def _covers_whole_map(info: dict, before, after) -> bool:
     if before is None or after is None or len(before) < 3:
         return False
     if any(d != 1 for d in after[2:]) or any(p for p in info["pads"]):
         return False
     return list(before[2:]) == list(info["kernel"]) and all(isinstance(d, int) for d in before[2:])
+
+
+def _without(shape: Optional[tuple], drop: tuple) -> Optional[tuple]:
+    if shape is None or not drop:
+        return shape
+    return tuple(d for i, d in enumerate(shape) if i not in drop)
+
+
+def _degenerate_axes(before: Optional[tuple], after: Optional[tuple], attrs: dict) -> tuple:
+    """Tensor axes of a window op that are size 1 in and out with a 1-wide, stride-1, unpadded window."""
+    kernel = list(attrs.get("kernel_shape") or ())
+    if before is None or after is None or len(before) != len(after) or len(kernel) != len(before) - 2:
+        return ()
+    spatial = len(kernel)
+    strides = list(attrs.get("strides") or [1] * spatial)
+    pads = list(attrs.get("pads") or [0] * 2 * spatial)
+    if attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+        return ()
+    drop = tuple(2 + i for i in range(spatial)
+                 if before[2 + i] == 1 and after[2 + i] == 1 and kernel[i] == 1 and strides[i] == 1
+                 and pads[i] == 0 and pads[i + spatial] == 0)
+    return drop if len(drop) < spatial else ()
+
+
+def _drop_window_axes(attrs: dict, axes: list) -> dict:
+    """The window attributes without the given spatial axes."""
+    out = dict(attrs)
+    keep = lambda values: [v for i, v in enumerate(values) if i not in axes]
+    for key in ("kernel_shape", "strides", "dilations", "output_padding"):
+        if attrs.get(key):
+            out[key] = keep(list(attrs[key]))
+    if attrs.get("pads"):
+        pads = list(attrs["pads"])
+        half = len(pads) // 2
+        out["pads"] = keep(pads[:half]) + keep(pads[half:])
+    return out
+
+
+def _match_axes(tensor: Optional[tuple], canonical: Optional[tuple], hint: tuple) -> tuple:
+    """canonical axis j -> tensor axis, by matching sizes; identity when nothing fits.
+
+    Used for graph inputs whose layout tracking went through ambiguous size-1
+    axes: (N, 100, 1) feeding a conv that sees (N, 1, 100) is NLC.
+    """
+    import itertools
+
+    rank = len(tensor or ())
+    identity = tuple(range(rank))
+    if tensor is None or canonical is None or len(canonical) != rank or rank > 6:
+        return identity
+    fits = [p for p in itertools.permutations(range(rank))
+            if all(tensor[p[j]] == canonical[j] for j in range(rank))]
+    if not fits:
+        return identity
+    if identity in fits:
+        return identity
+    scored = sorted(fits, key=lambda p: -sum(1 for j, a in enumerate(hint) if j < rank and a == p[j]))
+    return scored[0]
+
+
+def _follow_axes(out_axes: tuple, old_view: Optional[tuple], new_view: tuple) -> Optional[tuple]:
+    """Canonical->tensor axes after a layout op, or None when an axis is lost."""
+    if old_view is None:
+        return None
+    moved = []
+    for tensor_axis in out_axes:
+        source = old_view[tensor_axis] if tensor_axis < len(old_view) else None
+        if source is None or source not in new_view:
+            return None
+        moved.append(new_view.index(source))
+    return tuple(moved)
+
+
+def _guess_canonical(before: Optional[tuple], tensor: Optional[tuple]) -> tuple:
+    """(canonical shape, canonical->tensor axes) of a reshaped tensor of the same rank.
+
+    The channel axis is the one with the source's channel count (axis 1 when
+    it fits, else the last that does); the rest keep their order.
+    """
+    if before is None or tensor is None or len(before) != len(tensor) or len(tensor) < 3:
+        return tensor, None
+    channels = before[1]
+    candidates = [k for k in range(1, len(tensor)) if tensor[k] == channels]
+    if not candidates or 1 in candidates:
+        return tensor, None
+    k = candidates[-1]
+    axes = (0, k) + tuple(i for i in range(1, len(tensor)) if i != k)
+    return tuple(tensor[a] for a in axes), axes
 
 
 def _to_canonical(shape, axes):
@@ -665,6 +881,8 @@ def _to_canonical(shape, axes):
 
 
 def _ratio(a, b) -> Optional[float]:
+    if a is None or b is None:  # an unknown size: no ratio
+        return None
     if isinstance(a, int) and isinstance(b, int) and a > 0:
         if b % a == 0:
             return b // a
@@ -784,7 +1002,9 @@ def assign_names(layers: dict, model: onnx.ModelProto, exporter: Exporter) -> No
         if layer.kind in ("input", "output"):
             continue
         name = None
-        for candidate in layer.scopes:
+        if exporter.family == "pytorch" and layer.weight.endswith(".weight"):
+            name = layer.weight[: -len(".weight")]  # state_dict names survive BatchNorm folding
+        for candidate in ([] if name else layer.scopes):
             name = _framework_name(candidate, nodes.get(candidate), exporter, keras_scopes)
             if name:
                 break
@@ -800,14 +1020,16 @@ def _framework_name(node_name: str, node: Optional[onnx.NodeProto], exporter: Ex
     if node is not None:
         for prop in node.metadata_props:
             if prop.key == "pkg.torch.onnx.name_scopes":
-                try:
-                    scopes = ast.literal_eval(prop.value)
-                except (ValueError, SyntaxError):
+                try:  # a model-supplied literal: bounded, and any failure is "no scopes"
+                    scopes = ast.literal_eval(prop.value) if len(prop.value) <= 10_000 else []
+                except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
                     scopes = []
-                modules = [s for s in scopes[:-1] if s]
+                if not isinstance(scopes, list):
+                    scopes = []
+                modules = [s for s in scopes[:-1] if s and isinstance(s, str)]
                 if modules:
                     return modules[-1]
-                return None
+                return node_name.removeprefix("node_") or None  # a function call outside any module
     if exporter.variant == "tf2onnx":
         parts = node_name.split("/")
         if len(parts) >= 3:

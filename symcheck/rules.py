@@ -12,7 +12,7 @@ from typing import Callable, Iterator, Optional, Sequence
 
 from .analysis import Analysis, Finding
 from .dims import Expr
-from .structure import spatial_of
+from .structure import axis_factors, spatial_of
 
 
 @dataclass(frozen=True)
@@ -192,7 +192,8 @@ def _sc101(a: Analysis):
         how = "rounds up" if up else "rounds down"
         detail = ""
         if up and layer.attrs.get("padding") == "same":
-            detail = " (same padding adds a row and a column)"
+            detail = {1: " (same padding adds one element)", 2: " (same padding adds a row and a column)"}.get(
+                len(before), " (same padding pads the odd sizes by one)")
         elif up and layer.attrs.get("ceil_mode"):
             detail = " (ceil_mode)"
         note = _probe_note(a, env, before)
@@ -248,11 +249,16 @@ def _sc103(a: Analysis):
     rounding = _rounding_findings(a)
     env = probe_env(a)
     for step in st.steps:
-        if step.role != "adjust" or step.side != "decoder":
+        if step.side != "decoder" or step.role not in ("adjust", "up"):
             continue
         layer = a.layer(step.layer)
         before = spatial_of(a.layer(layer.inputs[0])) if layer.inputs else None
         after = spatial_of(layer)
+        if step.role == "up":
+            # an upsampling to a size (Resize with sizes) that is not factor × input
+            # is a transition and a fix-up in one
+            yield from _resize_fixup(a, step, layer, before, after, rounding, env)
+            continue
         if layer.kind == "conv":
             verb = f'uses padding "{layer.attrs.get("padding", "valid")}" to trim'
             if before and after and any(nominal_gt(y, x) for x, y in zip(before, after)):
@@ -263,7 +269,7 @@ def _sc103(a: Analysis):
             verb = "pads"
         else:
             verb = "resizes"
-        level = st.levels[step.level_in] if step.level_in < len(st.levels) else None
+        level = st.levels[step.level_in] if 0 <= step.level_in < len(st.levels) else None
         goal = level.encoder_size if level is not None else None
         if not _moves_toward(before, after, goal, env):
             continue  # a size change that repairs nothing is not a fix-up (see SC102/SC203)
@@ -280,6 +286,30 @@ def _sc103(a: Analysis):
             f"{layer.name} {verb} {_size(a, before)} to {_size(a, after)}{target}{repair}",
             [layer.name] + [_name(a, r) for r in rounding], level=step.level_in,
             related=("SC101",) if rounding else ())
+
+
+def _resize_fixup(a: Analysis, step, layer, before, after, rounding: dict, env: dict):
+    if not before or not after or len(before) != len(after):
+        return
+    factors = axis_factors(layer, step)
+    if len(factors) != len(before):
+        return
+    plain = tuple(f * d for f, d in zip(factors, before))
+    factor = max(factors)
+    if [at(d, env) for d in plain] == [at(d, env) for d in after]:
+        return
+    level = a.structure.levels[step.level_out] if 0 <= step.level_out < len(a.structure.levels) else None
+    goal = level.encoder_size if level is not None else None
+    if not _moves_toward(plain, after, goal, env):
+        return
+    repair = ""
+    if rounding:
+        repair = ", repairing the rounding at " + ", ".join(_name(a, r) for r in rounding)
+    yield RULES["SC103"].finding(
+        f"{layer.name} resizes {_size(a, before)} to {_size(a, after)} (×{factor} would give "
+        f"{_size(a, plain)}), the encoder's size at level {step.level_out}{repair}",
+        [layer.name] + [_name(a, r) for r in rounding], level=step.level_out,
+        related=("SC101",) if rounding else ())
 
 
 def layer_factor(a: Analysis, lid) -> int:
@@ -363,11 +393,14 @@ def _sc104(a: Analysis):
     statement = round_trip_statement(a)
     if statement.startswith("no size") and not a.is_reconstruction:
         return  # dense prediction: SC105 says how the size changes
+    if statement.startswith("no size") and len(a.structure.downs) != len(a.structure.ups):
+        return  # SC003 is the reason no size round-trips
     if statement.startswith("no size"):
         yield RULES["SC104"].finding(f"gives back its input size for {statement}", [a.input_name])
         return
     examples = ", ".join(_describe(h, out) for h, out in round_trip_examples(a))
     tail = f": {examples}" if examples else ""
+    statement = statement[len("only "):] if statement.startswith("only ") else statement
     yield RULES["SC104"].finding(f"gives back its input size only for {statement}{tail}",
                                  [a.input_name])
 
@@ -388,8 +421,12 @@ def round_trip_examples(a: Analysis, reference: int = 32) -> list:
     def roundness(h: int) -> int:
         return (h & -h)
 
+    # below the smallest working size, layers shrink to nothing and runtimes
+    # disagree on what happens; contrast with sizes at or above it
+    floor = rt.minimum or min((h for h in known if known[h] == h), default=4)
+
     def nearest(want_ok: bool, ref: int) -> Optional[int]:
-        pool = [h for h in known if (known[h] == h) == want_ok and h != current and h >= 4]
+        pool = [h for h in known if (known[h] == h) == want_ok and h != current and h >= max(floor, 4)]
         if not pool:
             return None
         return min(pool, key=lambda h: (-roundness(h) if abs(h - ref) <= 16 else 0, abs(h - ref), h))
@@ -531,12 +568,12 @@ def _sc202(a: Analysis):
 def _sc203(a: Analysis):
     st = a.structure
     adjusted = {s.layer for s in st.steps if s.role == "adjust"}
+    steps = {s.layer: s for s in st.steps}
     for pair in st.pairs:
         if pair.how == "stem-head":
             continue  # a head is a projection back to the input's channels
         e, d = a.layer(pair.encoder), a.layer(pair.decoder)
-        e_step = {s.layer: s for s in st.steps}.get(pair.encoder)
-        d_step = {s.layer: s for s in st.steps}.get(pair.decoder)
+        e_step, d_step = steps.get(pair.encoder), steps.get(pair.decoder)
         if e.kind != d.kind and not (e_step and d_step and e_step.role == "down" and d_step.role == "up"):
             continue
         if e.kind != d.kind and e.kind not in ("conv",):
@@ -622,6 +659,7 @@ def _skip_mismatches(a: Analysis) -> list:
     """(level, merge id, origin id, origin size, decoder size, crop id) per mismatched skip."""
     st = a.structure
     out = []
+    env = probe_env(a)
     for merge_id, origin in st.skips:
         merge = a.layer(merge_id)
         src = spatial_of(a.layer(origin))
@@ -631,6 +669,8 @@ def _skip_mismatches(a: Analysis) -> list:
         other = spatial_of(a.layer(main_inputs[0]))
         if src is None or other is None or tuple(src) == tuple(other):
             continue
+        if env and [at(d, env) for d in src] == [at(d, env) for d in other]:
+            continue  # equal at the sizes that round-trip
         crops = [i for i in merge.inputs if i not in st.path and a.layer(i).kind in ("crop", "pad", "upsample")]
         level = st.level_of.get(merge_id)
         out.append((level if isinstance(level, int) else None, merge_id, origin, src, other,
@@ -671,6 +711,22 @@ def _sc303(a: Analysis):
         yield RULES["SC303"].finding(
             f"the bottleneck holds {a.bottleneck_values:,} values for an input of "
             f"{a.input_values:,} (ratio {ratio:.2f})", [a.bottleneck.name])
+
+
+# -- verification (symcheck/verify.py) -------------------------------------------------
+
+@rule("SC901", "shape-disagreement", "error",
+      "a shape symcheck inferred differs from the one onnxruntime computes when it runs the model",
+      why="Every other finding rests on the inferred shapes. A disagreement means symcheck "
+          "misread this model (a bug worth reporting) or relied on a shape the file declares "
+          "wrongly; either way the report is wrong there.",
+      example="decoder.6: inferred 1×16×16×16, onnxruntime gives 1×16×14×14 (input 28×28)",
+      fix="Trust onnxruntime's shape; report the model (or a minimal graph) to symcheck. If "
+          "the file's value_info is wrong, re-export the model.")
+def _sc901(a: Analysis):
+    verification = a.verification  # set by symcheck.verify.attach after the rules ran
+    for layer, message in (verification.disagreements() if verification is not None else ()):
+        yield RULES["SC901"].finding(message, [layer])
 
 
 # -- selection ---------------------------------------------------------------------

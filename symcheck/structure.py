@@ -92,6 +92,10 @@ class Structure:
     level_of: dict  # layer id -> level it reads (transitions: (in, out))
     skips: list = field(default_factory=list)  # (merge layer id, source layer id)
 
+    @functools.cached_property
+    def on_path(self) -> frozenset:
+        return frozenset(self.path)
+
     @property
     def downs(self) -> list:
         return [s for s in self.steps if s.role == "down"]
@@ -130,8 +134,18 @@ def choose_io(lg: LayerGraph) -> tuple[int, int, str]:
     return inp, out, "; ".join(reasons)
 
 
-def longest_path(graph: nx.DiGraph, source: int, target: int) -> list:
-    """Longest source->target path in a DAG (iterative, linear time)."""
+STRUCTURAL = {"conv", "conv-transpose", "dense", "max-pool", "avg-pool", "lp-pool", "global-pool",
+              "upsample", "downsample", "pixel-shuffle", "space-to-depth", "flatten", "unflatten",
+              "concat", "add", "pad", "crop", "reshape"}
+
+
+def longest_path(graph: nx.DiGraph, source: int, target: int, layers: Optional[dict] = None) -> list:
+    """Longest source->target path in a DAG (iterative, linear time).
+
+    With ``layers``, only structural layers (convs, transitions, merges) count,
+    so a VAE's log-variance branch with its extra exp/scale ops does not
+    outweigh the mean branch; ties go to the earlier-built predecessor.
+    """
     between = (nx.descendants(graph, source) | {source}) & (nx.ancestors(graph, target) | {target})
     sub = graph.subgraph(between)
     best: dict = {source: (0, None)}
@@ -139,9 +153,12 @@ def longest_path(graph: nx.DiGraph, source: int, target: int) -> list:
         if node not in best:
             continue
         length = best[node][0]
-        for succ in sub.successors(node):
-            if succ not in best or best[succ][0] < length + 1:
-                best[succ] = (length + 1, node)
+        for succ in sorted(sub.successors(node)):
+            weight = 1 if layers is None or layers[succ].kind in STRUCTURAL else 0
+            candidate = (length + weight, node)
+            if succ not in best or best[succ][0] < candidate[0] or (
+                    best[succ][0] == candidate[0] and node < best[succ][1]):
+                best[succ] = candidate
     if target not in best:
         return [source, target]
     path, node = [], target
@@ -191,10 +208,25 @@ def _kind_factor(layer: Layer, up: bool) -> Optional[float]:
         if f is None:
             continue
         if up and f > 1:
-            return int(f) if float(f).is_integer() else f
+            return round(f)  # a resize 3→7 is a ×2 transition plus a fix-up (SC103)
         if not up and f < 1:
             return round(1 / f)
     return None
+
+
+def axis_factors(layer: Layer, step: Step) -> list:
+    """The integer factor of a transition along each spatial axis (1 where it keeps the size)."""
+    spatial = len(layer.transfer) or len(layer.attrs.get("factor") or [])
+    factors = layer.attrs.get("factor") or []
+    fallback = step.factor if isinstance(step.factor, int) else 1
+    if layer.kind in ("upsample", "downsample", "pixel-shuffle", "space-to-depth") and factors:
+        return [fallback if f is None else max(round(f), 1) if f >= 1 else max(round(1 / f), 1)
+                for f in factors]
+    strides = layer.attrs.get("stride") or []
+    if strides:
+        return [int(s) for s in strides]
+    factor = step.factor if isinstance(step.factor, int) else 1
+    return [factor] * spatial
 
 
 def spatial_of(layer: Layer) -> Optional[tuple]:
@@ -207,7 +239,7 @@ def spatial_of(layer: Layer) -> Optional[tuple]:
 def analyse_structure(lg: LayerGraph) -> Structure:
     layers = lg.layers
     inp, out, _ = choose_io(lg)
-    path = longest_path(lg.graph, inp, out)
+    path = longest_path(lg.graph, inp, out, lg.layers)
     steps: list[Step] = []
     level = 0
     prev = spatial_of(layers[path[0]])
@@ -230,6 +262,9 @@ def analyse_structure(lg: LayerGraph) -> Structure:
         if s.level_out == deepest and s.role == "down":
             split = i
             break
+    if steps and spatial_of(layers[steps[split].layer]) == ():
+        # a dense bottleneck: the latent is the narrowest vector before the way back up
+        split = _middle_dense(layers, steps, split, deepest)
     side = {}
     for i, s in enumerate(steps):
         s.side = "encoder" if i <= split and deepest > 0 else "decoder"
@@ -262,8 +297,7 @@ def analyse_structure(lg: LayerGraph) -> Structure:
     if levels:
         bottom = levels[-1]
         bottom.encoder_size = bottom.decoder_size = _bottleneck_size(lg, steps, split)
-        levels[0].encoder_widths.add(layers[path[0]].channels)
-    for s in steps:  # the channel counts living at each level, per side
+    for s in steps[:-1]:  # channel counts living at each level, per side (not the image's own)
         if 0 <= s.level_out < len(levels):
             lv = levels[s.level_out]
             (lv.encoder_widths if s.side == "encoder" else lv.decoder_widths).add(layers[s.layer].channels)
@@ -271,6 +305,24 @@ def analyse_structure(lg: LayerGraph) -> Structure:
     structure.skips = _skips(lg, structure)
     _pair(lg, structure)
     return structure
+
+
+def _middle_dense(layers: dict, steps: list, split: int, deepest: int) -> int:
+    """The latent of a dense bottleneck: the middle dense layer between flatten and unflatten.
+
+    flatten → fc_mu → (sampling) → fc_dec → unflatten gives fc_mu; four dense
+    layers 256→64→16→64→256 give the second. Falls back to the flatten.
+    """
+    dense = []
+    for i in range(split + 1, len(steps)):
+        step = steps[i]
+        if step.level_out != deepest or step.role == "up":
+            break
+        if layers[step.layer].kind == "dense":
+            dense.append(i)
+    if not dense:
+        return split
+    return dense[(len(dense) - 1) // 2]
 
 
 def _bottleneck_size(lg: LayerGraph, steps: list, split: int) -> Optional[tuple]:
@@ -293,30 +345,38 @@ def _skips(lg: LayerGraph, st: Structure) -> list:
     """Merges on the decoder side fed from the encoder side: skip connections."""
     skips = []
     on_path = set(st.path)
+    index = {lid: i for i, lid in enumerate(st.path)}
     for lid in st.path:
         layer = lg.layers[lid]
+        level = st.level_of.get(lid)
         if layer.kind not in ("concat", "add", "mul", "sub") or st.side.get(lid) != "decoder":
             continue
+        if not isinstance(level, int) or level >= st.bottleneck:
+            continue  # a merge at the bottleneck (VAE sampling, conditioning) is no skip
+        main_pred = st.path[index[lid] - 1]
         for src in layer.inputs:
-            if src in on_path and st.side.get(src) == "encoder":
-                skips.append((lid, src))
-            elif src not in on_path:
-                origin = _encoder_origin(lg, st, src)
-                if origin is not None:
-                    skips.append((lid, origin))
+            if src == main_pred:
+                continue
+            origin = src if src in on_path else _encoder_origin(lg, st, src)
+            if origin is not None and st.side.get(origin) == "encoder":
+                skips.append((lid, origin))
     return skips
 
 
 def _encoder_origin(lg: LayerGraph, st: Structure, lid: int) -> Optional[int]:
+    """The main-path layer an off-path branch (a crop, a 1×1 projection) starts from."""
     seen = set()
     stack = [lid]
+    on_path = set(st.path)
     while stack:
         cur = stack.pop()
         if cur in seen:
             continue
         seen.add(cur)
-        if st.side.get(cur) == "encoder" and cur in st.path:
-            return cur
+        if cur in on_path:
+            if st.side.get(cur) == "encoder":
+                return cur
+            continue
         stack.extend(lg.graph.predecessors(cur))
     return None
 
@@ -328,6 +388,9 @@ def _pair(lg: LayerGraph, st: Structure) -> None:
     dec = [s for s in learned if s.side == "decoder"]
     pairs: list[Pair] = []
     used: set = set()
+    if not st.is_encoder_decoder:
+        st.pairs, st.unpaired = [], []
+        return
     if enc and dec and st.bottleneck > 0:
         stem, head = enc[0], dec[-1]
         pairs.append(Pair(0, stem.layer, head.layer, "stem-head"))
@@ -342,14 +405,18 @@ def _pair(lg: LayerGraph, st: Structure) -> None:
     # Candidates for a decoder layer: encoder layers that write the level it
     # reads; a learned up-transition (reading L+1, writing L) may also mirror
     # an encoder layer writing L, when no extra layer shifts the decoder.
+    by_level: dict = {}  # level -> encoder layers writing it, latest first
+    for e in reversed(enc):
+        by_level.setdefault(writes(e), []).append(e.layer)
+
     def candidates(d: Step, adjacent: bool) -> list:
         levels = [reads(d)] + ([d.level_out] if adjacent and d.role == "up" else [])
-        return [e.layer for lv in levels for e in reversed(enc)
-                if writes(e) == lv and e.layer not in used]
+        return [lid for lv in levels for lid in by_level.get(lv, ()) if lid not in used]
 
+    # Layers with no channel relation to any encoder layer at their level stay
+    # unpaired (SC201) rather than being matched by position.
     for how, test, adjacent in (("inverse", _inverse, False), ("inverse", _inverse, True),
-                                ("partial", _partial, False), ("partial", _partial, True),
-                                ("position", lambda e, d: True, False)):
+                                ("partial", _partial, False), ("partial", _partial, True)):
         for d in dec:
             if d.layer in used:
                 continue
@@ -424,10 +491,12 @@ def evaluate_sizes(lg: LayerGraph, order: list, input_id: int, axis: int,
             out[lid] = result
             continue
         x = spatial[0] if spatial else np.full(n, NO_AXIS, dtype=np.int64)
-        bad = x < 0
+        bad = x == INVALID
+        for v in ins:
+            bad = bad | (v == INVALID)
         if len(spatial) > 1 and layer.kind in MERGE_KINDS:
             for v in spatial[1:]:
-                bad = bad | (v != x) | (v < 0)
+                bad = bad | ((v != x) & (v >= 0) & (x >= 0))
         transfer = layer.transfer[axis] if axis < len(layer.transfer) else None
         result = _apply_array(transfer, x, out, n)
         result = np.where(bad & (x != UNKNOWN), INVALID, result)
@@ -450,9 +519,9 @@ def _apply_array(transfer, x: np.ndarray, out: dict, n: int) -> np.ndarray:
         return out.get(transfer[1], np.full(n, UNKNOWN, dtype=np.int64)).copy()
     try:
         values = np.asarray(_compiled(transfer)(x), dtype=np.int64)
-    except (ValueError, TypeError, ZeroDivisionError):
+    except (ValueError, TypeError, ArithmeticError, SyntaxError, RecursionError, MemoryError):
         return np.full(n, UNKNOWN, dtype=np.int64)
-    return np.where(values < 1, INVALID, values)
+    return np.where(x < 0, x, np.where(values < 1, INVALID, values))
 
 
 def evaluate_axis(lg: LayerGraph, order: list, input_id: int, axis: int, size: int) -> dict:

@@ -21,3 +21,12 @@ def external_matlab() -> str:
     if not path.exists():
         pytest.skip("../shared/external is not next to this checkout")
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    """The architecture corpus (tests/corpus.py), exported once per session on first use."""
+    pytest.importorskip("torch")
+    from .corpus import Corpus
+
+    return Corpus(tmp_path_factory.mktemp("corpus"))

@@ -98,6 +98,7 @@ def analysis_dict(a: Analysis) -> dict:
                   "layout": a.layout},
         "output": {"name": a.output_name, "shape": _shape(a, a.output_layer.out_shape)},
         "choice": a.choice or None,
+        "unknown_ops": sorted(a.layers.unknown_ops),
         "params": {"total": a.total_params, "encoder": a.side_params("encoder"),
                    "decoder": a.side_params("decoder")},
         "encoder_decoder": a.is_encoder_decoder,

@@ -13,13 +13,18 @@ MAX_NAME = 40
 
 
 def clean(text: str, limit: int = MAX_NAME) -> str:
-    """Strip control, escape and bidi characters from a model-supplied string; shorten it."""
-    out = "".join(
-        ch if unicodedata.category(ch)[0] != "C" else "?" for ch in str(text))
+    """Strip control, escape and bidi characters from a model-supplied string; shorten it.
+
+    Line and paragraph separators (U+2028, U+2029) go too. Shortening first keeps a
+    1,000,000-character name cheap (the replacement is one character for one).
+    """
+    out = str(text)
     if len(out) > limit:
         keep = (limit - 1) // 2
         out = out[:keep] + "…" + out[-(limit - 1 - keep):]
-    return out
+    return "".join(
+        "?" if unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp")
+        else ch for ch in out)
 
 
 def _count(n: int, word: str) -> str:
@@ -34,7 +39,7 @@ def shape_text(a: Analysis, shape) -> str:
     user = a.to_user_layout(shape)
     if user is None:
         return "?"
-    return "×".join(a.dim_text(d) for d in user[1:]) or "scalar"
+    return clean("×".join(a.dim_text(d) for d in user[1:]) or "scalar", 120)
 
 
 def describe_layer(a: Analysis, layer) -> str:
@@ -91,6 +96,11 @@ def render(a: Analysis) -> str:
         f"{a.total_params:,} params")
     if a.choice:
         lines.append(f"analysed {clean(a.choice, 200)}")
+    if a.layers.unknown_ops:
+        ops = ", ".join(clean(op, 40) for op in sorted(a.layers.unknown_ops)[:10])
+        more = f" and {len(a.layers.unknown_ops) - 10} more" if len(a.layers.unknown_ops) > 10 else ""
+        lines.append(f"unknown ops {ops}{more}: shapes after them come from the file's value_info, "
+                     "onnx shape inference, or stay unknown")
     lines.append("")
     lines.extend(_ladder_block(a))
     lines.append("")
@@ -102,7 +112,7 @@ def render(a: Analysis) -> str:
     lines.extend(_findings_block(a))
     if a.verification is not None:
         lines.append("")
-        lines.extend(a.verification.text_lines())
+        lines.extend(clean(line, 400) for line in a.verification.text_lines())
     lines.append("")
     lines.append(verdict_line(a))
     return "\n".join(lines) + "\n"
@@ -116,7 +126,7 @@ def verdict_line(a: Analysis) -> str:
 
 
 def _ladder_block(a: Analysis) -> list:
-    lines = [f"ladder   {a.ladder_text()}"]
+    lines = [f"ladder   {clean(a.ladder_text(), 400)}"]
     if not a.is_encoder_decoder:
         return lines
     bottleneck = a.bottleneck
@@ -125,7 +135,7 @@ def _ladder_block(a: Analysis) -> list:
     if bottleneck is not None:
         text = f"bottleneck {shape_text(a, bottleneck.out_shape)}"
         if values is not None:
-            text += f" = {a.dim_text(values) if not isinstance(values, int) else f'{values:,}'} values"
+            text += f" = {clean(a.dim_text(values), 120) if not isinstance(values, int) else f'{values:,}'} values"
         if a.compression is not None:
             text += f" ({a.compression:.1f}× compression)"
         parts.append(text)
@@ -139,26 +149,17 @@ def _ladder_block(a: Analysis) -> list:
 
 def _layer_table(a: Analysis) -> list:
     st = a.structure
-    rows = [("layer", "kind", "output", "params", "level" if a.is_encoder_decoder else "")]
-    order = [lid for lid in st.path[1:-1]]
-    on_path = set(order)
-    others = [lid for lid in a.layers.layers if lid not in on_path
-              and a.layer(lid).kind not in ("input", "output")]
-    for lid in order + sorted(others):
+    encoder_decoder = a.is_encoder_decoder  # O(steps): once, not per row
+    rows = [("layer", "kind", "output", "params", "level" if encoder_decoder else "")]
+    for lid in a.table_order():
         layer = a.layer(lid)
-        level = st.level_of.get(lid)
-        if isinstance(level, tuple):
-            level_text = f"{level[0]}→{level[1]}"
-        elif level is None:
-            level_text = "·" if lid not in on_path else ""
-        else:
-            level_text = str(level)
+        level_text = a.level_text(lid)
         side = st.side.get(lid, "")
-        if not a.is_encoder_decoder:
+        if not encoder_decoder:
             level_text = ""
         elif side:
             level_text = f"{side[:3]} {level_text}".strip()
-        rows.append((clean(layer.name, 28), describe_layer(a, layer),
+        rows.append((clean(layer.name, 28), clean(describe_layer(a, layer), 60),
                      shape_text(a, layer.out_shape), f"{layer.params:,}" if layer.params else "",
                      level_text))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
@@ -191,7 +192,8 @@ def _level_table(a: Analysis) -> list:
         after = spatial_of(layer)
         size = a.size_text(after) if before == after else f"{a.size_text(before)}→{a.size_text(after)}"
         extra = f" {layer.activation}" if layer.activation else ""
-        text = f"{clean(layer.name, 24)} {a.dim_text(layer.in_channels)}→{a.dim_text(layer.channels)} {size}{extra}"
+        text = clean(f"{clean(layer.name, 24)} {a.dim_text(layer.in_channels)}→{a.dim_text(layer.channels)} "
+                     f"{size}{extra}", 120)
         mark = _mark(a, layer.name)
         return f"{text} {mark}".rstrip()
 
@@ -202,7 +204,8 @@ def _level_table(a: Analysis) -> list:
         factor = f"{step.factor:g}" if isinstance(step.factor, (int, float)) else ""
         before = spatial_of(a.layer(layer.inputs[0])) if layer.inputs else None
         after = spatial_of(layer)
-        text = f"{clean(layer.name, 24)} {layer.kind} {arrow}{factor} {a.size_text(before)}→{a.size_text(after)}"
+        text = clean(f"{clean(layer.name, 24)} {clean(layer.kind, 24)} {arrow}{factor} "
+                     f"{a.size_text(before)}→{a.size_text(after)}", 120)
         mark = _mark(a, layer.name, step.level_out if down else step.level_out)
         return f"{text} {mark}".rstrip()
 
@@ -210,7 +213,7 @@ def _level_table(a: Analysis) -> list:
         enc = [learned_text(l) for l in level.encoder_layers if a.layer(l).kind not in ("input",)]
         dec = [learned_text(l) for l in reversed(level.decoder_layers)]
         if level.index == st.bottleneck and not enc:
-            enc = [f"(bottleneck {a.size_text(level.encoder_size)})"]
+            enc = [clean(f"(bottleneck {a.size_text(level.encoder_size)})", 120)]
         for i in range(max(len(enc), len(dec), 1)):
             rows.append((str(level.index) if i == 0 else "", enc[i] if i < len(enc) else "",
                          dec[i] if i < len(dec) else ""))
