@@ -1,0 +1,112 @@
+"""The child process of verification: load a model in onnxruntime, run it, report shapes.
+
+Run by path (``python .../_verify_child.py``), never imported by symcheck, so
+that it starts with only numpy and onnxruntime to import. The protocol, on
+the child's standard streams:
+
+* stdin: one line of JSON (the *request*), then the serialized model bytes
+  until end of file. The request holds ``outputs`` (tensor names to fetch),
+  ``runs`` (each a mapping of input name to ``{"shape": [...], "dtype":
+  "float32"}``), ``seed`` and ``threads``.
+* stdout: one JSON document, ``{"onnxruntime": VERSION, "error": null or
+  "load: ...", "runs": [{"shapes": {name: [dims] or null}, "error": null or
+  "..."}]}``. Anything native code prints to stdout goes to stderr instead.
+
+Inputs are seeded random normals for float types and zeros for integer and
+boolean types. Each run's arrays are dropped before the next run starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+
+
+_ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
+_SOURCE = re.compile(r"\S+\.(?:h|hpp|cc|cpp):\d+ [\w:~<>]+\([^)]*\)(?: const)? ")
+
+
+def _first_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one short line: no ``[ONNXRuntimeError] : 1 : FAIL :`` prefix,
+    no C++ source locations, the first line only, at most ``limit`` characters."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    text = " ".join(lines[0].split()) if lines else type(exc).__name__
+    text = _SOURCE.sub("", _ORT_PREFIX.sub("", text))
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _feed(spec: dict, rng, np):
+    """A seeded random array for float inputs, zeros for integer and boolean inputs."""
+    dtype = np.dtype(spec["dtype"])
+    shape = tuple(spec["shape"])
+    if dtype.kind == "f":
+        return rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
+    return np.zeros(shape, dtype=dtype)
+
+
+def _session(model: bytes, threads: int):
+    """A CPU session with graph optimisation off and a fixed thread count."""
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(3)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+def _shape(value):
+    shape = getattr(value, "shape", None)
+    return None if shape is None else [int(d) for d in shape]
+
+
+def serve(request: dict, model: bytes) -> dict:
+    """Load ``model``, run it once per entry of ``request["runs"]``, return the shapes."""
+    import numpy as np
+    import onnxruntime as ort
+
+    reply: dict = {"onnxruntime": ort.__version__, "error": None, "runs": []}
+    try:
+        session = _session(model, int(request.get("threads", 1)))
+    except Exception as exc:  # onnxruntime's own errors: an invalid or unsupported model
+        reply["error"] = f"load: {_first_line(exc)}"
+        return reply
+    del model
+    known = {o.name for o in session.get_outputs()}
+    names = [n for n in request["outputs"] if n in known]
+    for run in request["runs"]:
+        rng = np.random.default_rng(int(request.get("seed", 0)))
+        try:
+            feeds = {name: _feed(spec, rng, np) for name, spec in run.items()}
+            values = session.run(names, feeds)
+        except Exception as exc:
+            reply["runs"].append({"shapes": {}, "error": _first_line(exc)})
+            continue
+        reply["runs"].append({"shapes": {n: _shape(v) for n, v in zip(names, values)},
+                              "error": None})
+        del values, feeds
+    return reply
+
+
+def main() -> int:
+    """Read the request and model from stdin, write the reply to the original stdout."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    result = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)  # stray native prints must not corrupt the reply
+    stdin = sys.stdin.buffer
+    request = json.loads(stdin.readline())
+    reply = serve(request, stdin.read())
+    json.dump(reply, result)
+    result.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,766 @@
+"""Verification: prove the inferred shapes by running the model in onnxruntime.
+
+``verify(analysis)`` exposes the output tensor of every logical layer as an
+extra graph output (on serialized bytes; the user's file and the in-memory
+model are never changed), runs the model on seeded random input in a child
+process, and compares each layer's actual shape with the inferred one, in
+canonical ``(N, C, *spatial)`` layout. Where the input's spatial dims are
+symbolic it runs at a size predicted to round-trip and one predicted not to
+(or at ``sizes``), and checks the SC104 prediction at each.
+
+The run is bounded before and while it happens:
+
+* memory: the activations (every layer output stays alive, since all are
+  fetched) and weights are estimated from the inferred shapes with Python
+  integers; above ``max_memory`` the run is refused without starting;
+* time: the child runs in its own process group and is killed with it after
+  ``timeout`` seconds;
+* onnxruntime: CPU provider, graph optimisation off (with it on, every marked
+  output gets a reorder node and session creation grows superlinearly), a
+  fixed thread count.
+
+Issue 7's hardening (rlimits in the child, validated external data handed
+over as initializers) belongs in :func:`_start_child` and :func:`_payload`.
+
+``attach(analysis, verification)`` stores the result on the analysis and adds
+an SC901 error finding per disagreement. A model that onnxruntime cannot load
+or run, a refused run and a timeout are a ``status`` with a one-line
+``reason``, never an exception and never a finding.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import onnx
+
+from .dims import Expr
+
+#: Refuse runs whose estimated memory is above this many bytes (``--max-memory``).
+DEFAULT_MAX_MEMORY = 2 * 1024**3
+#: Kill the onnxruntime child after this many seconds (``--verify-timeout``).
+DEFAULT_TIMEOUT = 60.0
+#: The spatial size fed to a symbolic input when SC104 offers no better one.
+DEFAULT_SIZE = 32
+#: Seed of the random input.
+SEED = 0
+
+CHILD_SCRIPT = Path(__file__).with_name("_verify_child.py")
+_MARKERS = ("input", "output")
+_FEEDABLE = {"float16", "float32", "float64", "int8", "int16", "int32", "int64",
+             "uint8", "uint16", "uint32", "uint64", "bool"}
+_UNITS = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
+
+
+# ---------------------------------------------------------------------------
+# Records
+
+def _dims_text(shape: Optional[Sequence]) -> str:
+    """``1×16×14×14``; ``?`` when there is no shape."""
+    if shape is None:
+        return "?"
+    return "×".join(str(d) for d in shape) or "scalar"
+
+
+def _size_text(sizes: Sequence) -> str:
+    """``28`` when every axis agrees, else ``28×30``."""
+    values = list(sizes)
+    if values and all(v == values[0] for v in values):
+        return str(values[0])
+    return "×".join(str(v) for v in values)
+
+
+@dataclass(frozen=True)
+class LayerCheck:
+    """One layer's shape in one run: inferred (evaluated at the run's input) and actual.
+
+    Shapes are in the user's layout, batch included. An inferred dim symcheck
+    could not evaluate stays a string and matches any actual size.
+    """
+
+    layer: str
+    at: tuple  # the run's input spatial size, canonical order, e.g. (28, 28)
+    inferred: Optional[tuple]
+    actual: Optional[tuple]  # None when onnxruntime did not produce the tensor
+    ok: bool
+
+    def message(self) -> str:
+        actual = "no tensor" if self.actual is None else _dims_text(self.actual)
+        return (f"{self.layer}: inferred {_dims_text(self.inferred)}, onnxruntime gives "
+                f"{actual} (input {_dims_text(self.at)})")
+
+    def to_dict(self) -> dict:
+        return {"layer": self.layer, "at": list(self.at),
+                "inferred": None if self.inferred is None else list(self.inferred),
+                "actual": None if self.actual is None else list(self.actual), "ok": self.ok}
+
+
+@dataclass(frozen=True)
+class RoundTripCheck:
+    """SC104's prediction for one input size against the output onnxruntime gives.
+
+    ``predicted`` holds per spatial axis an int, ``"invalid"`` (the model cannot
+    run at that size) or None (no prediction). ``held`` is None when there was
+    nothing to compare.
+    """
+
+    size: int
+    predicted: tuple
+    round_trips: Optional[bool]  # predicted to give back its input size
+    actual: Optional[tuple]  # output spatial size; None when the run failed
+    held: Optional[bool]
+    error: str = ""
+
+    def text(self) -> str:
+        if all(isinstance(p, int) for p in self.predicted):
+            want = _size_text(self.predicted)
+        elif "invalid" in self.predicted:
+            want = "no output (the model cannot run)"
+        else:
+            want = "nothing"
+        got = _size_text(self.actual) if self.actual is not None else "an error"
+        mark = {True: " ✓", False: " ✗", None: ""}[self.held]
+        return f"round-trip at {self.size}: predicted {want}, got {got}{mark}"
+
+    def message(self, output: str) -> str:
+        got = _size_text(self.actual) if self.actual is not None else f"an error ({self.error})"
+        if "invalid" in self.predicted:
+            return (f"{output}: SC104 predicted that the model cannot run at input {self.size}, "
+                    f"onnxruntime gives {got}")
+        return (f"{output}: SC104 predicted an output of {_size_text(self.predicted)} for input "
+                f"{self.size}, onnxruntime gives {got}")
+
+    def to_dict(self) -> dict:
+        return {"size": self.size, "predicted": list(self.predicted),
+                "round_trips": self.round_trips,
+                "actual": None if self.actual is None else list(self.actual),
+                "held": self.held, "error": self.error or None}
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One onnxruntime run: the input size asked for, the analysed input's shape fed, any error."""
+
+    size: Optional[int]  # None: the analysed (static) size
+    input_shape: tuple  # file layout
+    error: str = ""
+
+    def to_dict(self) -> dict:
+        return {"size": self.size, "input_shape": list(self.input_shape),
+                "error": self.error or None}
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What running the model in onnxruntime showed.
+
+    ``status`` is ``verified`` (no disagreement), ``disagreement`` (an inferred
+    shape or a round-trip prediction is wrong), ``failed`` (onnxruntime could
+    not load or run the model), ``refused`` (over the memory bound, or a model
+    verification cannot feed) or ``timeout``; ``reason`` is one line for the
+    last three.
+    """
+
+    status: str
+    reason: str = ""
+    layers: tuple = field(default=(), repr=False)  # LayerCheck, per run and layer
+    round_trips: tuple = ()  # RoundTripCheck, per symbolic run
+    runs: tuple = field(default=(), repr=False)  # RunRecord
+    output: str = ""  # name of the analysed output, for messages
+    unchecked: tuple = ()  # layers without an inferred shape or tensor to compare
+    memory_estimate: Optional[int] = None
+    max_memory: int = DEFAULT_MAX_MEMORY
+    notes: tuple = ()
+    onnxruntime: str = ""
+    seconds: float = field(default=0.0, compare=False)  # wall time, not reported
+
+    @property
+    def checked(self) -> int:
+        """Layers compared in at least one run."""
+        return len({c.layer for c in self.layers})
+
+    @property
+    def agreeing(self) -> int:
+        """Layers whose shape agreed in every run."""
+        bad = {c.layer for c in self.layers if not c.ok}
+        return self.checked - len(bad)
+
+    def disagreements(self) -> list:
+        """``(layer, message)`` per disagreeing layer (first run only) and missed round-trip."""
+        out = [(check.layer, check.message()) for check in self._first_wrong()]
+        for rt in self.round_trips:
+            if rt.held is False and rt.actual is not None:
+                out.append((self.output, rt.message(self.output)))
+        return out
+
+    def _sizes_text(self) -> str:
+        ats = []
+        for check in self.layers:
+            text = "×".join(str(d) for d in check.at)
+            if text and text not in ats:
+                ats.append(text)
+        if not ats:
+            return ""
+        return " at " + (f"{', '.join(ats[:-1])} and {ats[-1]}" if len(ats) > 1 else ats[0])
+
+    def text_lines(self) -> list:
+        """The report's verification block (model-supplied names cleaned).
+
+        ``verified 13/13 layer shapes in onnxruntime at 28×28``, then one line
+        per disagreement and per round-trip check; a run that did not happen
+        or failed is one ``verification failed|refused|timed out: REASON`` line
+        (followed by what the runs that worked showed).
+        """
+        from .render.text import clean
+
+        lines = []
+        if self.status in ("failed", "refused", "timeout"):
+            word = {"timeout": "timed out"}.get(self.status, self.status)
+            lines.append(f"verification {word}: {clean(self.reason, 400)}")
+        if self.layers:
+            head = f"verified {self.agreeing}/{self.checked} layer shapes in onnxruntime{self._sizes_text()}"
+            wrong = self.checked - self.agreeing
+            if wrong:
+                head += f"; {wrong} disagree" + ("s" if wrong == 1 else "")
+            if self.unchecked:
+                head += f" ({len(self.unchecked)} without a shape to compare)"
+            lines.append(head)
+            lines += [f"  {clean(check.message(), 400)}" for check in self._first_wrong()]
+        elif self.status in ("verified", "disagreement"):
+            lines.append("verified 0/0 layer shapes in onnxruntime (no layer had a shape to compare)")
+        lines += [f"  {rt.text()}" for rt in self.round_trips]
+        lines += [f"  note: {clean(n, 300)}" for n in self.notes]
+        return lines
+
+    def _first_wrong(self) -> list:
+        """The first disagreeing check of each layer."""
+        seen, out = set(), []
+        for check in self.layers:
+            if not check.ok and check.layer not in seen:
+                seen.add(check.layer)
+                out.append(check)
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "status": self.status,
+            "reason": self.reason or None,
+            "onnxruntime": self.onnxruntime or None,
+            "layers_checked": self.checked,
+            "layers_agreeing": self.agreeing,
+            "unchecked": list(self.unchecked),
+            "runs": [r.to_dict() for r in self.runs],
+            "layers": [c.to_dict() for c in self.layers],
+            "round_trips": [rt.to_dict() for rt in self.round_trips],
+            "memory_estimate": self.memory_estimate,
+            "max_memory": self.max_memory,
+            "notes": list(self.notes),
+        }
+
+
+class _Stop(Exception):
+    """Verification ends early with ``status`` and a one-line ``reason``."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+# ---------------------------------------------------------------------------
+# Options
+
+def parse_memory(text: str) -> int:
+    """``2G``, ``512M``, ``1.5GiB``, ``64k`` or plain bytes -> bytes (binary units).
+
+    >>> parse_memory("512M"), parse_memory("2G"), parse_memory("1000")
+    (536870912, 2147483648, 1000)
+    """
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", str(text), re.IGNORECASE)
+    if not match:
+        raise ValueError(f"{text!r} is not a size like 512M or 2G")
+    number, unit = match.groups()
+    value = int(float(number) * 1024 ** "bkmgt".index(unit.lower() or "b"))
+    if value < 1:
+        raise ValueError(f"{text!r} is not a positive size")
+    return value
+
+
+def memory_text(n: int) -> str:
+    """``2 GiB``, ``37.3 GiB``, ``512 MiB``; huge values stay readable.
+
+    >>> memory_text(2 * 1024**3), memory_text(40_000_000_000)
+    ('2 GiB', '37.3 GiB')
+    """
+    if n.bit_length() > 1000:
+        return "more than 10^300 bytes"
+    value, unit = float(n), 0
+    while value >= 1024 and unit < len(_UNITS) - 1:
+        value /= 1024
+        unit += 1
+    return f"{value:.3g} {_UNITS[unit]}" if unit else f"{n} bytes"
+
+
+# ---------------------------------------------------------------------------
+# Planning the runs (parent side, nothing allocated)
+
+@dataclass(frozen=True)
+class _Run:
+    size: Optional[int]
+    env: dict  # symbol -> int for evaluating inferred dims
+    at: tuple  # canonical spatial size of the analysed input
+    feeds: dict  # input name -> {"shape": [...], "dtype": "float32"}
+    input_shape: tuple  # the analysed input's shape, file layout
+
+
+def _bare_symbol(dim) -> Optional[str]:
+    """The symbol name when ``dim`` is a single symbol (``H``), else None."""
+    if isinstance(dim, Expr) and len(dim.symbols()) == 1:
+        name = next(iter(dim.symbols()))
+        if dim == Expr.symbol(name):
+            return name
+    return None
+
+
+def _evaluate(dim, env: dict) -> Optional[int]:
+    """An int for a dim: itself, or the expression evaluated in ``env``; None if unknown."""
+    if isinstance(dim, int):
+        return dim
+    if isinstance(dim, Expr):
+        try:
+            return dim.evaluate(env)
+        except KeyError:
+            return None
+    return None
+
+
+def _np_dtype(elem_type: int, name: str) -> str:
+    """The numpy dtype name of an ONNX element type that verification can feed."""
+    try:
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(elem_type).name
+    except (KeyError, TypeError, ValueError):
+        dtype = ""
+    if dtype not in _FEEDABLE:
+        kind = onnx.TensorProto.DataType.Name(elem_type) if elem_type in onnx.TensorProto.DataType.values() \
+            else str(elem_type)
+        raise _Stop("refused", f"input {name!r} has element type {kind}, which verification cannot feed")
+    return dtype
+
+
+def _symbol_key(param: str) -> str:
+    """How analysis names the symbol of a dim_param (see ``shapes.type_to_tensor``)."""
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in param) or "d"
+
+
+def _other_feed(vi: onnx.ValueInfoProto, env: dict) -> dict:
+    """Feed spec for a data input other than the analysed one: declared dims, symbols from ``env`` or 1."""
+    tt = vi.type.tensor_type if vi.type.HasField("tensor_type") else None
+    if tt is None or not tt.HasField("shape"):
+        raise _Stop("refused", f"input {vi.name!r} declares no tensor shape, so verification "
+                               "cannot make up a value for it")
+    shape = []
+    for d in tt.shape.dim:
+        if d.HasField("dim_value"):
+            shape.append(int(d.dim_value))
+        else:
+            shape.append(env.get(_symbol_key(d.dim_param), 1) if d.HasField("dim_param") else 1)
+    return {"shape": shape, "dtype": _np_dtype(tt.elem_type, vi.name)}
+
+
+def _data_inputs(model: onnx.ModelProto) -> list:
+    inits = {i.name for i in model.graph.initializer}
+    return [vi for vi in model.graph.input if vi.name not in inits]
+
+
+def _plan_run(analysis, size: Optional[int]) -> _Run:
+    """Input values for one run: batch 1, symbolic spatial dims ``size``, others as declared.
+
+    Symbolic channel dims become 1. An input dim that is an expression rather
+    than a plain symbol, or unknown, cannot be chosen: the run is refused.
+    """
+    layer = analysis.input_layer
+    shape = layer.out_shape
+    env: dict = {}
+    for j, dim in enumerate(shape):
+        if isinstance(dim, int):
+            continue
+        name = _bare_symbol(dim)
+        if name is None:
+            raise _Stop("refused", f"the input's dim {j} is {analysis.dim_text(dim)}; pin the "
+                                   "input with --input-shape to verify")
+        env[name] = size if j >= 2 and size is not None else 1
+    canonical = [_evaluate(d, env) for d in shape]
+    axes = layer.out_axes if layer.out_axes and sorted(layer.out_axes) == list(range(len(shape))) \
+        else tuple(range(len(shape)))
+    tensor_shape = [0] * len(shape)
+    for j, a in enumerate(axes):
+        tensor_shape[a] = canonical[j]
+    inputs = _data_inputs(analysis.model)
+    main = next((vi for vi in inputs if vi.name == analysis.input_name), inputs[0])
+    elem = main.type.tensor_type.elem_type if main.type.HasField("tensor_type") else 0
+    feeds = {main.name: {"shape": tensor_shape, "dtype": _np_dtype(elem, main.name)}}
+    for vi in inputs:
+        if vi.name != main.name:
+            feeds[vi.name] = _other_feed(vi, env)
+    return _Run(size, env, tuple(canonical[2:]), feeds, tuple(tensor_shape))
+
+
+def default_sizes(analysis) -> list:
+    """Sizes to run a symbolic model at: SC104's example pair (one that round-trips, one not)."""
+    from .rules import round_trip_examples
+
+    sizes = [h for h, _ in round_trip_examples(analysis)] if analysis.round_trips else []
+    return list(dict.fromkeys(sizes)) or [DEFAULT_SIZE]
+
+
+def plan_runs(analysis, sizes: Optional[Sequence[int]]) -> tuple:
+    """The runs to make, and notes: one at the analysed size when it is static, else one per size."""
+    shape = analysis.input_layer.out_shape
+    if shape is None:
+        raise _Stop("refused", "the input's rank is unknown; pin it with --input-shape to verify")
+    symbolic = any(not isinstance(d, int) for d in shape[2:])
+    notes = []
+    if not symbolic:
+        if sizes:
+            notes.append(f"--sizes ignored: the input's spatial size is fixed at "
+                         f"{_dims_text(shape[2:])}")
+        return [_plan_run(analysis, None)], notes
+    chosen = list(dict.fromkeys(sizes)) if sizes else default_sizes(analysis)
+    return [_plan_run(analysis, s) for s in chosen], notes
+
+
+# ---------------------------------------------------------------------------
+# The memory bound
+
+def _itemsize(elem_type: int) -> int:
+    try:
+        return int(onnx.helper.tensor_dtype_to_np_dtype(elem_type).itemsize)
+    except (KeyError, TypeError, ValueError):
+        return 4
+
+
+def weight_bytes(model: onnx.ModelProto) -> int:
+    """Bytes of the initializers, from their dims (weight bytes are never read)."""
+    return sum(math.prod(int(d) for d in init.dims) * _itemsize(init.data_type)
+               for init in model.graph.initializer)
+
+
+def estimate_bytes(analysis, run: _Run) -> int:
+    """Activations alive at the end of a run (every fetched layer output) plus weights.
+
+    Python integers throughout, so 100000×100000 inputs or 2^62 dims cannot
+    overflow. Layers are counted at the input's element size; dims symcheck
+    could not evaluate count as 1, layers without a shape as 0.
+    """
+    item = np.dtype(next(iter(run.feeds.values()))["dtype"]).itemsize
+    total = sum(math.prod(max(int(d), 0) for d in spec["shape"]) * np.dtype(spec["dtype"]).itemsize
+                for spec in run.feeds.values())
+    for layer in analysis.layers.layers.values():
+        if layer.kind in _MARKERS or layer.out_shape is None:
+            continue
+        values = [_evaluate(d, run.env) for d in layer.out_shape]
+        total += math.prod(max(v, 0) if v is not None else 1 for v in values) * item
+    return total + weight_bytes(analysis.model)
+
+
+# ---------------------------------------------------------------------------
+# The child process
+
+def _exposed(analysis) -> list:
+    """Output tensors of the logical layers, deduplicated, that a node of the graph produces."""
+    graph = analysis.model.graph
+    produced = {o for node in graph.node for o in node.output if o}
+    names = [o.name for o in graph.output]
+    for layer in analysis.layers.layers.values():
+        if layer.kind not in _MARKERS and layer.out_tensor in produced:
+            names.append(layer.out_tensor)
+    return list(dict.fromkeys(names))
+
+
+def _payload(model: onnx.ModelProto, request: dict, outputs: list) -> bytes:
+    """Request line + model bytes with ``outputs`` appended as graph outputs.
+
+    Protobuf merges concatenated messages (repeated fields append), so the
+    extra outputs are a second serialized ModelProto after the original's
+    bytes: no copy of the model proto, and the analysed one is untouched.
+    Only the names are given; onnxruntime infers types and ignores declared
+    value_info shapes, so a file's shape claims cannot hide the real shapes.
+    """
+    if any(init.data_location == onnx.TensorProto.EXTERNAL for init in model.graph.initializer):
+        raise _Stop("refused", "the weights are stored as external data, which verification "
+                               "does not read yet")
+    known = {o.name for o in model.graph.output}
+    extra = onnx.ModelProto()
+    for name in outputs:
+        if name not in known:
+            extra.graph.output.add().name = name
+    try:
+        body = model.SerializeToString()
+    except Exception as exc:  # protobuf refuses messages over 2 GB
+        raise _Stop("failed", f"the model cannot be handed to onnxruntime as bytes ({exc})") from None
+    header = json.dumps(request).encode("utf-8") + b"\n"
+    return b"".join([header, body, extra.SerializeToString()])
+
+
+def _start_child() -> subprocess.Popen:
+    """The onnxruntime child, in a process group of its own so a kill takes all of it."""
+    return subprocess.Popen([sys.executable, str(CHILD_SCRIPT)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    """Kill a still-running child with its process group, and reap it: nothing is left behind.
+
+    A child that already exited was reaped by ``communicate``; its group is
+    not signalled then (its id could belong to someone else by now).
+    """
+    if proc.poll() is None:
+        try:
+            if hasattr(os, "killpg"):
+                os.killpg(proc.pid, signal.SIGKILL)
+            else:  # pragma: no cover - Windows
+                proc.kill()
+        except (ProcessLookupError, PermissionError):
+            proc.kill()
+        try:
+            proc.communicate(timeout=5)  # drains and closes the pipes
+        except (subprocess.TimeoutExpired, ValueError, OSError):
+            pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:  # pragma: no cover - a process SIGKILL cannot stop
+        pass
+
+
+def _last_line(data: bytes) -> str:
+    lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
+    text = lines[-1] if lines else ""
+    return text if len(text) <= 300 else text[:299] + "…"
+
+
+def run_child(payload: bytes, timeout: float) -> dict:
+    """Run the child on ``payload``; its reply, or :class:`_Stop` on timeout or crash."""
+    try:
+        proc = _start_child()
+    except OSError as exc:
+        raise _Stop("failed", f"cannot start the onnxruntime process ({exc})") from None
+    try:
+        out, err = proc.communicate(payload, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise _Stop("timeout", f"onnxruntime did not finish within {timeout:g} s "
+                               "(--verify-timeout); the run was stopped") from None
+    finally:
+        _kill(proc)
+    if proc.returncode != 0:
+        if proc.returncode < 0:
+            sig = signal.Signals(-proc.returncode).name if -proc.returncode in signal.valid_signals() \
+                else str(-proc.returncode)
+            reason = f"the onnxruntime process was killed by {sig}"
+        else:
+            reason = f"the onnxruntime process failed (exit {proc.returncode})"
+        tail = _last_line(err)
+        raise _Stop("failed", f"{reason}: {tail}" if tail else reason)
+    try:
+        return json.loads(out)
+    except ValueError:
+        raise _Stop("failed", "the onnxruntime process gave no result: " + _last_line(err)) from None
+
+
+# ---------------------------------------------------------------------------
+# Comparing
+
+def _canonical(actual: Optional[list], axes: Optional[tuple]) -> Optional[tuple]:
+    """The actual tensor shape read in canonical order through ``axes``; as is when it cannot be."""
+    if actual is None:
+        return None
+    if axes and len(axes) == len(actual) and sorted(axes) == list(range(len(actual))):
+        return tuple(actual[a] for a in axes)
+    if axes and len(axes) < len(actual) and len(set(axes)) == len(axes) and max(axes) < len(actual) \
+            and all(actual[i] == 1 for i in range(len(actual)) if i not in axes):
+        return tuple(actual[a] for a in axes)  # a degenerate size-1 axis the layer does not count
+    return tuple(actual)
+
+
+def _agrees(inferred: tuple, actual: Optional[tuple]) -> bool:
+    if actual is None or len(inferred) != len(actual):
+        return False
+    return all(not isinstance(i, int) or i == a for i, a in zip(inferred, actual))
+
+
+def _check_layers(analysis, run: _Run, shapes: dict) -> tuple:
+    """LayerCheck per logical layer for one successful run, and the layers left unchecked."""
+    checks, unchecked = [], []
+    for layer in analysis.layers.layers.values():
+        if layer.kind in _MARKERS:
+            continue
+        if layer.out_shape is None or layer.out_tensor not in shapes:
+            unchecked.append(layer.name)
+            continue
+        values = [_evaluate(d, run.env) for d in layer.out_shape]
+        if any(isinstance(v, int) and v < 1 for v in values):
+            # below the sizes the model is predicted to run at, runtimes differ
+            # (onnxruntime truncates (1 - 2) / 2 to 0 where ONNX floors to -1)
+            unchecked.append(layer.name)
+            continue
+        inferred = tuple(v if v is not None else analysis.dim_text(d)
+                         for v, d in zip(values, layer.out_shape))
+        actual = _canonical(shapes[layer.out_tensor], layer.out_axes)
+        ok = _agrees(inferred, actual)
+        same_rank = actual is not None and len(actual) == len(inferred)
+        checks.append(LayerCheck(
+            layer.name, run.at, _user(analysis, inferred),
+            _user(analysis, actual) if same_rank else (None if actual is None else tuple(actual)), ok))
+    return checks, unchecked
+
+
+def _user(analysis, shape: Optional[tuple]) -> Optional[tuple]:
+    return None if shape is None else tuple(analysis.to_user_layout(tuple(shape)))
+
+
+def _predicted(analysis, axis: int, size: int):
+    """SC104's output size along ``axis`` for input ``size`` (the transfer functions' answer)."""
+    rt = analysis.round_trips[axis]
+    if size in rt.examples:
+        return rt.examples[size]
+    from .structure import evaluate_axis
+    import networkx as nx
+
+    st = analysis.structure
+    order = list(nx.topological_sort(analysis.layers.graph))
+    return evaluate_axis(analysis.layers, order, st.input_id, axis, size).get(st.output_id)
+
+
+def _check_round_trip(analysis, run: _Run, shapes: Optional[dict], error: str) -> RoundTripCheck:
+    """Compare SC104's prediction at ``run.size`` with the analysed output's actual size."""
+    axes = range(len(run.at))
+    predicted = tuple(_predicted(analysis, i, run.at[i]) if i < len(analysis.round_trips) else None
+                      for i in axes)
+    holds = all(analysis.round_trips[i].holds(run.at[i]) for i in axes) \
+        if len(analysis.round_trips) >= len(run.at) else None
+    out = analysis.output_layer
+    actual = None
+    if shapes is not None and out.out_tensor in shapes:
+        canon = _canonical(shapes[out.out_tensor], out.out_axes)
+        actual = None if canon is None else tuple(canon[2:])
+    if "invalid" in predicted:
+        held = shapes is None
+    elif any(not isinstance(p, int) for p in predicted):
+        held = None
+    else:
+        held = actual == predicted
+    return RoundTripCheck(run.size, predicted, holds, actual, held, error)
+
+
+def _compare(analysis, runs: list, reply: dict) -> dict:
+    """Records from the child's reply: layer checks, round-trip checks, runs, status."""
+    layers, round_trips, records, unchecked = [], [], [], []
+    symbolic = any(r.size is not None for r in runs)
+    for run, result in zip(runs, reply.get("runs", [])):
+        error = result.get("error") or ""
+        shapes = None if error else result.get("shapes", {})
+        records.append(RunRecord(run.size, run.input_shape, error))
+        if shapes is not None:
+            checks, missing = _check_layers(analysis, run, shapes)
+            layers += checks
+            unchecked += [m for m in missing if m not in unchecked]
+        if symbolic and analysis.round_trips:
+            round_trips.append(_check_round_trip(analysis, run, shapes, error))
+    return {"layers": tuple(layers), "round_trips": tuple(round_trips), "runs": tuple(records),
+            "unchecked": tuple(unchecked)}
+
+
+def _status(records: dict) -> tuple:
+    """failed (a run that should have worked failed) > disagreement > verified."""
+    expected_fail = {rt.size for rt in records["round_trips"] if "invalid" in rt.predicted}
+    for run in records["runs"]:
+        if run.error and run.size not in expected_fail:
+            return "failed", f"onnxruntime failed at input {_dims_text(run.input_shape)}: {run.error}"
+    if any(not c.ok for c in records["layers"]) or any(
+            rt.held is False for rt in records["round_trips"]):
+        return "disagreement", ""
+    return "verified", ""
+
+
+# ---------------------------------------------------------------------------
+# Entry points
+
+def verify(analysis, sizes: Optional[Sequence[int]] = None, max_memory: int = DEFAULT_MAX_MEMORY,
+           timeout: float = DEFAULT_TIMEOUT, threads: int = 1) -> Verification:
+    """Run ``analysis``'s model in onnxruntime and compare every layer's shape.
+
+    ``sizes`` are spatial sizes to feed a symbolic input (every symbolic
+    spatial axis gets the same size); by default SC104's pair of sizes, one
+    that round-trips and one that does not. Static inputs run once, at the
+    analysed shape. Nothing on ``analysis`` changes; see :func:`attach`.
+    """
+    start = time.monotonic()
+    base = {"output": analysis.output_name, "max_memory": max_memory}
+    estimate = None
+    try:
+        runs, notes = plan_runs(analysis, sizes)
+        base["notes"] = tuple(notes)
+        estimate = max(estimate_bytes(analysis, run) for run in runs)
+        if estimate > max_memory:
+            worst = max(runs, key=lambda r: estimate_bytes(analysis, r))
+            raise _Stop("refused", f"running at input {_dims_text(worst.input_shape)} needs about "
+                                   f"{memory_text(estimate)} for activations and weights, over "
+                                   f"--max-memory {memory_text(max_memory)}")
+        outputs = _exposed(analysis)
+        request = {"outputs": outputs, "runs": [r.feeds for r in runs], "seed": SEED,
+                   "threads": threads}
+        reply = run_child(_payload(analysis.model, request, outputs), timeout)
+        if reply.get("error"):
+            raise _Stop("failed", "onnxruntime cannot load the model: "
+                        + reply["error"].removeprefix("load: "))
+    except _Stop as stop:
+        return Verification(stop.status, stop.reason, memory_estimate=estimate,
+                            seconds=time.monotonic() - start, **base)
+    records = _compare(analysis, runs, reply)
+    status, reason = _status(records)
+    return Verification(status, reason, memory_estimate=estimate,
+                        onnxruntime=str(reply.get("onnxruntime", "")),
+                        seconds=time.monotonic() - start, **records, **base)
+
+
+def attach(analysis, verification: Verification, select: Sequence[str] = (),
+           ignore: Sequence[str] = ()) -> None:
+    """Store ``verification`` on ``analysis`` and add its SC901 findings (if selected)."""
+    from .rules import RULES, _model_suppressions, is_selected
+
+    analysis.verification = verification
+    rule = RULES["SC901"]
+    if is_selected(rule.code, rule.name, select, list(ignore) + _model_suppressions(analysis)):
+        analysis.findings = [f for f in analysis.findings if f.code != rule.code]
+        analysis.findings.extend(rule.check(analysis))
+
+
+def verify_and_attach(analysis, select: Sequence[str] = (), ignore: Sequence[str] = (),
+                      debug: bool = False, **options) -> Verification:
+    """:func:`verify` then :func:`attach`; a bug in verification becomes a failed status.
+
+    The static analysis is worth showing even when verification breaks, so an
+    unexpected exception is reported as ``failed`` with a one-line reason
+    (``debug`` re-raises it instead).
+    """
+    try:
+        result = verify(analysis, **options)
+    except Exception as exc:
+        if debug:
+            raise
+        result = Verification("failed", f"symcheck failed while verifying ({type(exc).__name__}: "
+                                        f"{exc}); this is a bug, rerun with --debug",
+                              output=analysis.output_name)
+    attach(analysis, result, select, ignore)
+    return result

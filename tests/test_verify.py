@@ -1,0 +1,413 @@
+"""Verification in onnxruntime: every sample agrees, planted and declared lies are caught,
+SC104's round-trip prediction holds at 28 and 32, and the bounds hold (memory, time,
+failing models, no child left behind)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from click.testing import CliRunner
+from onnx import TensorProto, helper, numpy_helper
+
+import symcheck
+from symcheck.cli import check
+from symcheck.verify import (DEFAULT_MAX_MEMORY, Verification, attach, memory_text, parse_memory,
+                             verify, verify_and_attach)
+
+from .conftest import SAMPLES, sample
+
+#: Logical layers (graph input and output markers excluded) per sample.
+LAYER_COUNTS = {
+    "keras_cae.onnx": 13,
+    "matlab_cae.onnx": 10,
+    "matlab_cae_28.onnx": 10,
+    "torch_cae.onnx": 13,
+    "torch_cae_dynamic.onnx": 13,
+    "torch_cae_dynamo.onnx": 13,
+    "torch_matlab_cae.onnx": 10,
+}
+
+
+def run_cli(*args):
+    return CliRunner().invoke(check, list(args))
+
+
+def children() -> list:
+    """Live or zombie child processes of this test process (Linux /proc), sorted."""
+    me, found = os.getpid(), []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == me:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+# -- small models built here ----------------------------------------------------------
+
+def _weight(*shape, name="w"):
+    return numpy_helper.from_array(
+        np.random.default_rng(0).standard_normal(shape).astype(np.float32), name)
+
+
+def _model(nodes, inputs, outputs, inits=(), value_info=(), domains=()):
+    graph = helper.make_graph(nodes, "g", inputs, outputs, list(inits), value_info=list(value_info))
+    model = helper.make_model(graph, producer_name="symcheck-tests", opset_imports=[
+        helper.make_opsetid("", 17)] + [helper.make_opsetid(d, 1) for d in domains])
+    model.ir_version = 8
+    return model
+
+
+def _x(*dims):
+    return helper.make_tensor_value_info("x", TensorProto.FLOAT, list(dims))
+
+
+def _y():
+    return helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+
+
+def lying_model():
+    """value_info lies twice: about a Conv output (symcheck computes its own) and about an
+    Einsum output (an op symcheck does not know, so it takes the file's word)."""
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("Einsum", ["r"], ["e"], equation="nchw->nchw", name="einsum"),
+             helper.make_node("MaxPool", ["e"], ["y"], kernel_shape=[2, 2], strides=[2, 2],
+                              name="pool")]
+    return _model(nodes, [_x(1, 1, 8, 8)], [_y()], [_weight(4, 1, 3, 3)],
+                  [helper.make_tensor_value_info("r", TensorProto.FLOAT, [1, 4, 30, 30]),
+                   helper.make_tensor_value_info("e", TensorProto.FLOAT, [1, 4, 9, 9])])
+
+
+def huge_model(n=100_000):
+    """conv, pool and transposed conv on a declared 1×1×n×n input."""
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("MaxPool", ["c"], ["p"], kernel_shape=[2, 2], strides=[2, 2],
+                              name="pool"),
+             helper.make_node("ConvTranspose", ["p", "wt"], ["y"], strides=[2, 2], name="up")]
+    return _model(nodes, [_x(1, 1, n, n)], [_y()],
+                  [_weight(4, 1, 3, 3), _weight(4, 1, 2, 2, name="wt")])
+
+
+def foreign_op_model():
+    """An op from a domain onnxruntime does not know: the session cannot be created."""
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Frobnicate", ["c"], ["f"], domain="com.example", name="frob"),
+             helper.make_node("Relu", ["f"], ["y"], name="relu")]
+    return _model(nodes, [_x(1, 1, 8, 8)], [_y()], [_weight(4, 1, 3, 3)], domains=["com.example"])
+
+
+def bad_reshape_model():
+    """Loads, but fails when run: a Reshape to a fixed element count of a symbolic-size map."""
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Reshape", ["c", "s"], ["y"], name="reshape")]
+    return _model(nodes, [_x(1, 1, "H", "W")], [_y()],
+                  [_weight(4, 1, 3, 3), numpy_helper.from_array(np.array([1, 4, 7, 7], np.int64), "s")])
+
+
+def loop_bomb_model():
+    """A Loop with 10^15 iterations whose result the output needs: runs until killed."""
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("Add", ["v_in", "one"], ["v_out"])], "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("v_in", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [1])],
+        [numpy_helper.from_array(np.array([1.0], np.float32), "one")])
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Loop", ["trips", "cond", "v0"], ["v"], body=body, name="loop"),
+             helper.make_node("Add", ["c", "v"], ["y"], name="add")]
+    inits = [_weight(4, 1, 3, 3), numpy_helper.from_array(np.array(10**15, np.int64), "trips"),
+             numpy_helper.from_array(np.array(True), "cond"),
+             numpy_helper.from_array(np.array([0.0], np.float32), "v0")]
+    return _model(nodes, [_x(1, 1, 8, 8)], [_y()], inits)
+
+
+def save(model, tmp_path, name) -> str:
+    path = tmp_path / name
+    onnx.save(model, str(path))
+    return str(path)
+
+
+# -- every sample agrees ----------------------------------------------------------------
+
+def test_layer_counts_cover_every_sample():
+    assert sorted(LAYER_COUNTS) == sorted(p.name for p in SAMPLES.glob("*.onnx"))
+
+
+@pytest.mark.parametrize("filename", sorted(LAYER_COUNTS))
+def test_every_sample_verifies_without_disagreement(filename):
+    a = symcheck.analyze(sample(filename))
+    result = verify(a)
+    n = LAYER_COUNTS[filename]
+    assert result.status == "verified", result.reason
+    assert (result.checked, result.agreeing) == (n, n)
+    assert result.unchecked == () and result.disagreements() == []
+    assert all(c.ok and c.actual == c.inferred for c in result.layers)
+    attach(a, result)
+    assert "SC901" not in {f.code for f in a.findings}
+    assert result.text_lines()[0].startswith(f"verified {n}/{n} layer shapes in onnxruntime at ")
+
+
+def test_keras_shapes_are_compared_in_the_users_layout():
+    result = verify(symcheck.analyze(sample("keras_cae.onnx")))
+    assert result.text_lines() == ["verified 13/13 layer shapes in onnxruntime at 28×28"]
+    trim = next(c for c in result.layers if c.layer == "conv2d_5")
+    assert trim.inferred == trim.actual == (1, 14, 14, 16)  # NHWC, as Keras shows it
+    assert result.runs[0].input_shape == (1, 28, 28, 1)
+
+
+def test_verification_never_changes_the_model_or_the_file():
+    path = sample("torch_cae.onnx")
+    before = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    a = symcheck.analyze(path)
+    proto = a.model.SerializeToString()
+    verify(a)
+    assert a.model.SerializeToString() == proto
+    assert [o.name for o in a.model.graph.output] == ["output"]
+    assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == before
+
+
+# -- disagreements are reported ----------------------------------------------------------
+
+def test_planted_wrong_shape_is_a_disagreement_with_both_shapes():
+    a = symcheck.analyze(sample("torch_cae.onnx"))
+    trim = next(layer for layer in a.layers.layers.values() if layer.name == "decoder.6")
+    trim.out_shape = (1, 16, 16, 16)  # the truth is 14×14
+    result = verify(a)
+    assert result.status == "disagreement"
+    assert (result.checked, result.agreeing) == (13, 12)
+    (wrong,) = [c for c in result.layers if not c.ok]
+    assert (wrong.layer, wrong.inferred, wrong.actual) == ("decoder.6", (1, 16, 16, 16), (1, 16, 14, 14))
+    message = "decoder.6: inferred 1×16×16×16, onnxruntime gives 1×16×14×14 (input 28×28)"
+    assert result.text_lines() == [
+        "verified 12/13 layer shapes in onnxruntime at 28×28; 1 disagrees", f"  {message}"]
+    attach(a, result)
+    (finding,) = [f for f in a.findings if f.code == "SC901"]
+    assert (finding.severity, finding.name, finding.message, finding.layers) == (
+        "error", "shape-disagreement", message, ("decoder.6",))
+    assert "SC901" not in {f.code for f in symcheck.analyze(sample("torch_cae.onnx")).findings}
+
+
+def test_sc901_respects_ignore():
+    a = symcheck.analyze(sample("torch_cae.onnx"))
+    next(layer for layer in a.layers.layers.values() if layer.name == "decoder.6").out_shape = (1, 2, 3, 4)
+    verify_and_attach(a, ignore=["SC9"])
+    assert a.verification.status == "disagreement"
+    assert "SC901" not in {f.code for f in a.findings}
+
+
+def test_declared_value_info_that_lies_does_not_fool_verification():
+    a = symcheck.analyze(lying_model())
+    shapes = {layer.name: layer.out_shape for layer in a.layers.layers.values()}
+    assert shapes["conv"] == (1, 4, 8, 8)  # symcheck ignores the lie about a conv ...
+    assert shapes["einsum"] == (1, 4, 9, 9)  # ... but must take the file's word for an Einsum
+    result = verify(a)
+    assert result.status == "disagreement"
+    assert [(c.layer, c.ok, c.actual) for c in result.layers] == [
+        ("conv", True, (1, 4, 8, 8)), ("einsum", False, (1, 4, 8, 8)), ("pool", True, (1, 4, 4, 4))]
+    assert result.disagreements() == [
+        ("einsum", "einsum: inferred 1×4×9×9, onnxruntime gives 1×4×8×8 (input 8×8)")]
+
+
+# -- round trips at other sizes ----------------------------------------------------------
+
+def test_dynamic_sample_round_trips_at_28_and_not_at_32_as_sc104_predicts():
+    a = symcheck.analyze(sample("torch_cae_dynamic.onnx"))
+    result = verify(a)
+    assert result.status == "verified"
+    assert [(rt.size, rt.predicted, rt.round_trips, rt.actual, rt.held) for rt in result.round_trips] == [
+        (28, (28, 28), True, (28, 28), True),
+        (32, (28, 28), False, (28, 28), True)]
+    assert [r.input_shape for r in result.runs] == [(1, 1, 28, 28), (1, 1, 32, 32)]
+    assert result.text_lines() == [
+        "verified 13/13 layer shapes in onnxruntime at 28×28 and 32×32",
+        "  round-trip at 28: predicted 28, got 28 ✓",
+        "  round-trip at 32: predicted 28, got 28 ✓"]
+    assert {c.at for c in result.layers} == {(28, 28), (32, 32)}
+    trim_at_32 = next(c for c in result.layers if c.layer == "decoder.6" and c.at == (32, 32))
+    assert trim_at_32.actual == (1, 16, 14, 14)  # 4*ceil(32/8) - 2
+
+
+def test_sizes_option_and_a_wrong_prediction():
+    a = symcheck.analyze(sample("torch_cae_dynamic.onnx"))
+    result = verify(a, sizes=[20, 33])
+    assert [(rt.size, rt.round_trips, rt.actual, rt.held) for rt in result.round_trips] == [
+        (20, True, (20, 20), True), (33, False, (36, 36), True)]
+    a.round_trips[0].examples[20] = 21  # plant a wrong SC104 prediction
+    planted = verify(a, sizes=[20])
+    assert planted.status == "disagreement"
+    assert planted.round_trips[0].held is False
+    assert planted.disagreements() == [
+        ("output", "output: SC104 predicted an output of 21×20 for input 20, onnxruntime gives 20")]
+
+
+def test_static_model_ignores_sizes_with_a_note():
+    result = verify(symcheck.analyze(sample("matlab_cae.onnx")), sizes=[28])
+    assert result.status == "verified" and result.round_trips == ()
+    assert result.notes == ("--sizes ignored: the input's spatial size is fixed at 32×32",)
+
+
+# -- bounds: memory, failures, time -----------------------------------------------------
+
+def test_huge_input_is_refused_by_the_memory_bound_in_under_a_second():
+    model = huge_model()
+    before = children()
+    start = time.monotonic()
+    a = symcheck.analyze(model)
+    result = verify(a)
+    elapsed = time.monotonic() - start
+    assert elapsed < 1.0, elapsed
+    assert result.status == "refused"
+    assert result.memory_estimate > 10**11
+    assert result.reason == ("running at input 1×1×100000×100000 needs about 261 GiB for activations "
+                             "and weights, over --max-memory 2 GiB")
+    assert result.text_lines() == [f"verification refused: {result.reason}"]
+    assert set(children()) <= set(before)  # no child was started
+
+
+def test_memory_bound_is_an_option():
+    a = symcheck.analyze(sample("torch_cae.onnx"))
+    assert verify(a, max_memory=100 * 1024).status == "refused"
+    assert verify(a, max_memory=DEFAULT_MAX_MEMORY).memory_estimate < 1024**2
+
+
+def test_model_that_onnxruntime_cannot_load_is_a_verification_error():
+    a = symcheck.analyze(foreign_op_model())
+    result = verify(a)
+    assert result.status == "failed"
+    assert result.reason == ("onnxruntime cannot load the model: Fatal error: "
+                             "com.example:Frobnicate(-1) is not a registered function/op")
+    assert "SC901" not in {f.code for f in a.findings}
+
+
+def test_model_that_fails_when_run_is_a_verification_error(tmp_path):
+    path = save(bad_reshape_model(), tmp_path, "reshape.onnx")
+    result = run_cli(path)
+    assert result.exit_code == 0, result.output  # no error finding: the static report stands
+    assert result.stderr == ""
+    assert "ladder" in result.stdout and "verdict" in result.stdout
+    (line,) = [x for x in result.stdout.splitlines() if x.startswith("verification")]
+    assert line.startswith("verification failed: onnxruntime failed at input 1×1×32×32: ")
+    assert "The input tensor cannot be reshaped to the requested shape" in line
+    assert "\n" not in line and "onnxruntime_src" not in line
+
+
+def test_hanging_model_is_stopped_by_the_timeout_and_no_child_is_left():
+    a = symcheck.analyze(loop_bomb_model())
+    before = children()  # other tests' helpers (torch compile workers) may live on
+    start = time.monotonic()
+    result = verify(a, timeout=1.5)
+    assert time.monotonic() - start < 5
+    assert result.status == "timeout"
+    assert result.reason == ("onnxruntime did not finish within 1.5 s (--verify-timeout); "
+                             "the run was stopped")
+    assert set(children()) <= set(before)
+
+
+def test_bug_in_verification_becomes_a_failed_status(monkeypatch):
+    import symcheck.verify as module
+
+    def broken(*args, **kwargs):
+        raise KeyError("oops")
+
+    monkeypatch.setattr(module, "plan_runs", broken)
+    a = symcheck.analyze(sample("torch_cae.onnx"))
+    result = verify_and_attach(a)
+    assert result.status == "failed" and "this is a bug" in result.reason
+    assert a.verification is result
+    with pytest.raises(KeyError):
+        verify_and_attach(a, debug=True)
+
+
+# -- records, options, CLI and JSON ----------------------------------------------------------
+
+def test_records_are_frozen_and_serialisable():
+    result = verify(symcheck.analyze(sample("torch_cae_dynamic.onnx")))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.status = "x"
+    doc = result.to_dict()
+    assert json.loads(json.dumps(doc)) == doc
+    assert set(doc) == {"status", "reason", "onnxruntime", "layers_checked", "layers_agreeing",
+                        "unchecked", "runs", "layers", "round_trips", "memory_estimate",
+                        "max_memory", "notes"}
+    assert doc["round_trips"][1] == {"size": 32, "predicted": [28, 28], "round_trips": False,
+                                     "actual": [28, 28], "held": True, "error": None}
+    assert doc["layers"][0] == {"layer": "encoder.0", "at": [28, 28], "inferred": [1, 16, 28, 28],
+                                "actual": [1, 16, 28, 28], "ok": True}
+
+
+def test_parse_memory_and_memory_text():
+    assert parse_memory("512M") == 512 * 1024**2
+    assert parse_memory("2G") == parse_memory("2GiB") == parse_memory("2gb") == 2 * 1024**3
+    assert parse_memory("1.5K") == 1536 and parse_memory("4096") == 4096
+    for bad in ("", "2X", "-1G", "0", "G"):
+        with pytest.raises(ValueError):
+            parse_memory(bad)
+    assert memory_text(2 * 1024**3) == "2 GiB" and memory_text(100) == "100 bytes"
+    assert memory_text(2**62 * 2**62 * 4) == "7.38e+19 EiB" and memory_text(10**400).startswith("more")
+
+
+def test_cli_verifies_by_default_and_no_verify_skips_it():
+    result = run_cli(sample("keras_cae.onnx"))
+    assert result.exit_code == 0 and result.stderr == ""
+    assert "\nverified 13/13 layer shapes in onnxruntime at 28×28\n" in result.stdout
+    skipped = run_cli(sample("keras_cae.onnx"), "--no-verify", "--format", "json")
+    assert skipped.exit_code == 0
+    assert json.loads(skipped.stdout)["files"][0]["verification"] is None
+    assert "verified" not in run_cli(sample("keras_cae.onnx"), "--no-verify").stdout
+
+
+def test_cli_options_reach_verification():
+    result = run_cli(sample("torch_cae_dynamic.onnx"), "--sizes", "28,30", "--format", "json")
+    v = json.loads(result.stdout)["files"][0]["verification"]
+    assert [rt["size"] for rt in v["round_trips"]] == [28, 30] and v["status"] == "verified"
+    refused = run_cli(sample("torch_cae.onnx"), "--max-memory", "64K")
+    assert refused.exit_code == 0
+    assert "verification refused: " in refused.stdout and "over --max-memory 64 KiB" in refused.stdout
+    for bad in (["--max-memory", "lots"], ["--sizes", "a,b"], ["--sizes", "0"],
+                ["--verify-timeout", "0"]):
+        usage = run_cli(sample("torch_cae.onnx"), *bad)
+        assert usage.exit_code == 2 and "Invalid value" in usage.stderr
+
+
+def test_cli_disagreement_is_an_error_finding_and_exit_1(tmp_path):
+    path = save(lying_model(), tmp_path, "lying.onnx")
+    result = run_cli(path)
+    assert result.exit_code == 1
+    assert "error   SC901 shape-disagreement" in result.stdout
+    assert "  einsum: inferred 1×4×9×9, onnxruntime gives 1×4×8×8 (input 8×8)" in result.stdout
+    doc = json.loads(run_cli(path, "--format", "json").stdout)["files"][0]
+    assert doc["verification"]["status"] == "disagreement"
+    assert [f["code"] for f in doc["findings"] if f["severity"] == "error"] == ["SC901"]
+    assert run_cli(path, "--ignore", "SC901").exit_code == 0
+
+
+def test_failed_verification_keeps_the_exit_code_and_the_report(tmp_path):
+    path = save(foreign_op_model(), tmp_path, "foreign.onnx")
+    result = run_cli(path, "--format", "json")
+    assert result.exit_code == 0 and result.stderr == ""
+    v = json.loads(result.stdout)["files"][0]["verification"]
+    assert v["status"] == "failed" and v["reason"].startswith("onnxruntime cannot load the model: ")
+    assert v["layers"] == [] and v["layers_checked"] == 0
+
+
+def test_verification_object_is_a_documented_type():
+    assert Verification("verified").to_dict()["status"] == "verified"
+    assert Verification("verified").text_lines() == [
+        "verified 0/0 layer shapes in onnxruntime (no layer had a shape to compare)"]
