@@ -14,10 +14,12 @@ import click
 
 from . import __version__
 from .analysis import SEVERITY_RANK, Analysis, analyze
-from .errors import EXIT_CLEAN, EXIT_FINDINGS, EXIT_INPUT, SymcheckError
+from .errors import EXIT_CLEAN, EXIT_FINDINGS, EXIT_INPUT, SymcheckError, internal_error
+from .render import html as html_render
 from .render import json as json_render
 from .render import text as text_render
 from .rules import RULES, unknown_entries
+from .verify import DEFAULT_TIMEOUT, parse_memory, verify_and_attach
 
 EPILOG = """\b
 Exit codes:
@@ -49,12 +51,36 @@ def _split(values: tuple) -> list:
     return [part.strip() for v in values for part in v.split(",") if part.strip()]
 
 
+def _sizes_option(ctx, param, value: Optional[str]) -> Optional[list]:
+    """``--sizes 28,32`` -> [28, 32]."""
+    if value is None:
+        return None
+    try:
+        sizes = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a list of sizes like 28,32") from None
+    if not sizes or any(s < 1 for s in sizes):
+        raise click.BadParameter(f"{value!r} needs positive sizes, e.g. 28,32")
+    return sizes
+
+
+def _memory_option(ctx, param, value: str) -> int:
+    """``--max-memory 512M`` -> bytes."""
+    try:
+        return parse_memory(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text",
               show_default=True, help="Report format.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
               help="Write the report to this file instead of stdout.")
+@click.option("--html", "html_path", type=click.Path(), metavar="PATH",
+              help="Also write the HTML report: a file for one model, or a directory "
+                   "(one page per model and index.html).")
 @click.option("--fail-on", type=click.Choice(["info", "warning", "error"]), default="error",
               show_default=True, help="Lowest severity that makes the exit code 1.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when findings are at or above --fail-on.")
@@ -64,10 +90,23 @@ def _split(values: tuple) -> list:
               help="Skip these rules: codes, prefixes or names, comma-separated.")
 @click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=1x1x28x28",
               help="Pin an input's shape (symbolic dims); a bare shape pins the first input.")
+@click.option("--verify/--no-verify", "run_verify", default=True, show_default=True,
+              help="Run the model in onnxruntime and check every inferred layer shape.")
+@click.option("--sizes", metavar="28,32", callback=_sizes_option,
+              help="Spatial sizes to verify a symbolic input at [default: one size that "
+                   "round-trips and one that does not].")
+@click.option("--max-memory", default="2G", show_default=True, metavar="SIZE",
+              callback=_memory_option,
+              help="Refuse to verify when the estimated memory is above this (512M, 2G).")
+@click.option("--verify-timeout", type=click.FloatRange(min=0, min_open=True),
+              default=DEFAULT_TIMEOUT, show_default=True, metavar="SECONDS",
+              help="Stop verification after this many seconds.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
 @click.version_option(__version__, prog_name="symcheck")
 def check(paths: tuple, fmt: str, output: Optional[str], fail_on: str, exit_zero: bool,
-          select: tuple, ignore: tuple, input_shapes: tuple, debug: bool) -> None:
+          html_path: Optional[str],
+          select: tuple, ignore: tuple, input_shapes: tuple, run_verify: bool,
+          sizes: Optional[list], max_memory: int, verify_timeout: float, debug: bool) -> None:
     """Check that each ONNX encoder-decoder's decoder mirrors its encoder.
 
     PATHS are .onnx files. For each, symcheck prints the layer table, the
@@ -79,25 +118,36 @@ def check(paths: tuple, fmt: str, output: Optional[str], fail_on: str, exit_zero
     if bad:
         raise click.UsageError(f"unknown rule code or name: {bad[0]!r} (see `symcheck rules`)")
     pins = dict(parse_input_shape(v) for v in input_shapes)
+    if fmt == "html" and len(paths) > 1:
+        raise click.UsageError("--format html writes one page; use --html DIR for several models")
+    try:
+        html_dir = html_render.html_is_directory(html_path, len(paths)) if html_path else False
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
 
     analyses: list[Analysis] = []
     errors: list[tuple[str, SymcheckError]] = []
     for path in paths:
         try:
-            analyses.append(analyze(path, input_shapes=pins, select=selected, ignore=ignored))
+            analysis = analyze(path, input_shapes=pins, select=selected, ignore=ignored)
+            if run_verify:
+                verify_and_attach(analysis, selected, ignored, debug=debug, sizes=sizes,
+                                  max_memory=max_memory, timeout=verify_timeout)
+            analyses.append(analysis)
         except SymcheckError as err:
             errors.append((path, err))
             click.echo(err.line(path), err=True)
         except Exception as exc:  # a bug: say so in one line, keep going
             if debug:
                 traceback.print_exc()
-            err = SymcheckError("internal", f"symcheck failed ({type(exc).__name__}: {exc}); "
-                                            "this is a bug, rerun with --debug for the traceback")
+            err = internal_error(exc)
             errors.append((path, err))
             click.echo(err.line(path), err=True)
 
     if fmt == "json":
-        report = json_render.render_many(analyses, errors)
+        report = _render_json(analyses, errors, debug)
+    elif fmt == "html":
+        report = "".join(html_render.render(a) for a in analyses)
     else:
         report = "\n".join(_render_text(a, errors, debug) for a in analyses)
     if output:
@@ -105,6 +155,11 @@ def check(paths: tuple, fmt: str, output: Optional[str], fail_on: str, exit_zero
             handle.write(report)
     elif report:
         click.echo(report, nl=False)
+    if html_path:
+        try:
+            html_render.write_reports(analyses, errors, html_path, html_dir)
+        except OSError as exc:
+            raise click.UsageError(f"cannot write {html_path}: {exc.strerror or exc}") from None
 
     if errors:
         sys.exit(EXIT_INPUT)
@@ -118,13 +173,32 @@ def _render_text(analysis: Analysis, errors: list, debug: bool) -> str:
     try:
         return text_render.render(analysis)
     except Exception as exc:
-        if debug:
-            traceback.print_exc()
-        err = SymcheckError("internal", f"symcheck failed ({type(exc).__name__}: {exc}); "
-                                        "this is a bug, rerun with --debug for the traceback")
-        errors.append((analysis.path, err))
-        click.echo(err.line(analysis.path), err=True)
+        _internal(analysis.path, exc, errors, debug)
         return ""
+
+
+def _internal(path: str, exc: Exception, errors: list, debug: bool) -> None:
+    """Record and print an internal error (a bug in symcheck) for one file."""
+    if debug:
+        traceback.print_exc()
+    err = internal_error(exc)
+    errors.append((path, err))
+    click.echo(err.line(path), err=True)
+
+
+def _render_json(analyses: list, errors: list, debug: bool) -> str:
+    """The JSON report; an analysis whose rendering fails (a bug) becomes an internal error."""
+    try:
+        return json_render.render_many(analyses, errors)
+    except Exception:  # find which analysis fails, report it, keep the others
+        kept = []
+        for analysis in analyses:
+            try:
+                json_render.analysis_dict(analysis)
+                kept.append(analysis)
+            except Exception as exc:
+                _internal(analysis.path, exc, errors, debug)
+        return json_render.render_many(kept, errors)
 
 
 @click.command(name="rules", context_settings={"help_option_names": ["-h", "--help"]})
