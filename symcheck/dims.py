@@ -16,6 +16,7 @@ two equal expressions compare equal and hash alike.
 
 from __future__ import annotations
 
+import functools
 from typing import Mapping, Union
 
 Dim = Union[int, "Expr"]
@@ -77,6 +78,7 @@ class Expr:
 
     # -- construction -------------------------------------------------
     @staticmethod
+    @functools.lru_cache(maxsize=4096)
     def symbol(name: str) -> "Expr":
         return Expr({(name,): 1})
 

@@ -27,6 +27,7 @@ paths (``decoder.3``), MATLAB layer names (``transposed-conv_1``).
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -239,7 +240,7 @@ class _Builder:
 
     def visit(self, node: onnx.NodeProto, data_in: list[str]) -> None:
         op = node.op_type
-        attrs = attributes(node)
+        attrs = self.prop.attrs(node)
         if op in ("Conv", "ConvTranspose", "ConvInteger", "QLinearConv"):
             self.window_layer(node, attrs, "conv-transpose" if op == "ConvTranspose" else "conv")
         elif op in _POOLS or op in ("GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"):
@@ -364,7 +365,6 @@ class _Builder:
         return "explicit"
 
     def _window_transfer(self, info: dict, axis: int, kind: str):
-        x = Expr.symbol("x")
         if kind == "global-pool":
             return 1
         spatial = len(info["kernel"])
@@ -375,14 +375,12 @@ class _Builder:
         if kind == "conv-transpose":
             if "output_shape" in info:
                 return info["output_shape"][-spatial + axis]
-            if info["auto_pad"] in ("SAME_UPPER", "SAME_LOWER"):
-                return s * x
-            return transposed_size(x, k, s, d, p0, p1, info["output_padding"][axis])
-        if info["padding"] == "same" and not info.get("ceil_mode"):
-            return ceildiv(x, s)
+            same = info["auto_pad"] in ("SAME_UPPER", "SAME_LOWER")
+            return _transposed_transfer(k, s, d, p0, p1, info["output_padding"][axis], same)
         if info["auto_pad"] == "VALID":
             p0 = p1 = 0
-        return pool_out(x, k, s, d, p0, p1, bool(info.get("ceil_mode")))
+        same = info["padding"] == "same" and not info.get("ceil_mode")
+        return _window_transfer(k, s, d, p0, p1, bool(info.get("ceil_mode")), same)
 
     def resize_layer(self, node, attrs) -> None:
         layer = self._anchor(node, "upsample", node.input[0])
@@ -776,6 +774,19 @@ def _check_window(node, info: dict, spatial: int, kind: str, wshape) -> None:
     if kind in ("conv", "conv-transpose") and info["kernel"] and weight_kernel and \
             all(isinstance(d, int) for d in weight_kernel) and info["kernel"] != weight_kernel:
         raise bad(f"kernel_shape disagrees with the weight's {weight_kernel}:", info["kernel"])
+
+
+@functools.lru_cache(maxsize=1024)
+def _window_transfer(k: int, s: int, d: int, p0: int, p1: int, ceil_mode: bool, same: bool):
+    """Output size of a conv or pool window as an expression of its input size ``x``."""
+    x = Expr.symbol("x")
+    return ceildiv(x, s) if same else pool_out(x, k, s, d, p0, p1, ceil_mode)
+
+
+@functools.lru_cache(maxsize=1024)
+def _transposed_transfer(k: int, s: int, d: int, p0: int, p1: int, output_padding: int, same: bool):
+    x = Expr.symbol("x")
+    return s * x if same else transposed_size(x, k, s, d, p0, p1, output_padding)
 
 
 def _covers_whole_map(info: dict, before, after) -> bool:

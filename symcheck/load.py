@@ -165,6 +165,11 @@ def _check_strings(model: onnx.ModelProto) -> None:
     stack = [model]
     while stack:
         msg = stack.pop()
+        if isinstance(msg, onnx.TensorProto):  # weights: only the name is text we use
+            if isinstance(msg.name, bytes):
+                raise SymcheckError("not-onnx", "not an ONNX model (a TensorProto field 'name' "
+                                                "is not UTF-8 text)")
+            continue
         for field, value in msg.ListFields():
             repeated = _is_repeated(field)
             if field.type == message:

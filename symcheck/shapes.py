@@ -64,25 +64,30 @@ def attributes(node: onnx.NodeProto) -> dict:
     return out
 
 
+#: Float tensors keep their values only when this small (Resize scales, Clip
+#: bounds, Pad values); weights are never decoded.
+MAX_FLOAT_VALUES = 16
+
+
 def tensor_from_proto(proto: onnx.TensorProto, with_value: bool = True) -> Tensor:
+    """Shape and dtype of an initializer or Constant; values for shape-sized tensors only.
+
+    Integer (and bool) tensors up to :data:`MAX_VALUE_ELEMENTS` elements and
+    float tensors up to :data:`MAX_FLOAT_VALUES` are decoded: they are what
+    shape arithmetic reads. Weight bytes are never touched.
+    """
     shape = tuple(int(d) for d in proto.dims)
     count = math.prod(shape)
+    limit = MAX_VALUE_ELEMENTS if proto.data_type in _INT_TYPES else MAX_FLOAT_VALUES
     value = None
-    if with_value and count <= MAX_VALUE_ELEMENTS and not proto.external_data:
+    if with_value and count <= limit and not proto.external_data:
         try:
-            array = numpy_helper.to_array(proto)
-            value = [_scalar(v) for v in array.reshape(-1).tolist()]
+            value = numpy_helper.to_array(proto).reshape(-1).tolist()
         except Exception:  # unusual dtypes: shape is enough
             value = None
+        if value is not None and proto.data_type == TensorProto.BOOL:
+            value = [int(v) for v in value]
     return Tensor(shape, proto.data_type, value)
-
-
-def _scalar(v):
-    if isinstance(v, bool):
-        return int(v)
-    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
-        return v
-    return v
 
 
 def _numel(shape: Optional[tuple]) -> Optional[int]:
@@ -1062,6 +1067,7 @@ class Propagation:
         available = set(self.tensors)
         self.order = topological_nodes(graph, available)
         self._produced_at: dict[str, int] = {}
+        self._attrs: dict[int, dict] = {}
         ctx = Context(opset, self.fresh)
         for index, node in enumerate(self.order):
             self._run(node, ctx)
@@ -1078,7 +1084,7 @@ class Propagation:
         outs: Optional[list] = None
         if rule is not None:
             try:
-                outs = rule(node, attributes(node), ins, ctx)
+                outs = rule(node, self.attrs(node), ins, ctx)
             except (ValueError, TypeError, IndexError, KeyError, ArithmeticError, AttributeError,
                     RecursionError):
                 outs = None
@@ -1099,6 +1105,14 @@ class Propagation:
                     tensor = Tensor(merged, tensor.dtype or fb.dtype, tensor.value)
             self.tensors[name] = tensor
 
+    def attrs(self, node: onnx.NodeProto) -> dict:
+        """A node's attributes as Python values, parsed once per node."""
+        key = id(node)
+        found = self._attrs.get(key)
+        if found is None:
+            found = self._attrs[key] = attributes(node)
+        return found
+
     def _follow_newest(self, node: onnx.NodeProto, ins: list, out: Tensor) -> Tensor:
         """Symbolic dims of a join follow its most recently computed input.
 
@@ -1114,7 +1128,7 @@ class Propagation:
         newest = ranked[-1][1].shape
         axis = None
         if node.op_type == "Concat":
-            axis = attributes(node).get("axis", 0)
+            axis = self.attrs(node).get("axis", 0)
             axis = axis + len(out.shape) if axis < 0 else axis
         shape = tuple(n if i != axis and isinstance(d, Expr) and n is not None and n != 1 else d
                       for i, (d, n) in enumerate(zip(out.shape, newest)))

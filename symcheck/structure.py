@@ -405,26 +405,47 @@ def _pair(lg: LayerGraph, st: Structure) -> None:
     # Candidates for a decoder layer: encoder layers that write the level it
     # reads; a learned up-transition (reading L+1, writing L) may also mirror
     # an encoder layer writing L, when no extra layer shifts the decoder.
-    by_level: dict = {}  # level -> encoder layers writing it, latest first
+    # Encoder layers indexed by the level they write and their channel map,
+    # latest first: each decoder layer finds its partner by lookup.
+    index: dict = {}
     for e in reversed(enc):
-        by_level.setdefault(writes(e), []).append(e.layer)
+        le = layers[e.layer]
+        lv = writes(e)
+        for key in (("inverse", lv, le.in_channels, le.channels), ("out", lv, le.channels),
+                    ("in", lv, le.in_channels)):
+            index.setdefault(key, []).append(e.layer)
 
-    def candidates(d: Step, adjacent: bool) -> list:
-        levels = [reads(d)] + ([d.level_out] if adjacent and d.role == "up" else [])
-        return [lid for lv in levels for lid in by_level.get(lv, ()) if lid not in used]
+    def take(key) -> Optional[int]:
+        bucket = index.get(key)
+        while bucket and bucket[0] in used:
+            bucket.pop(0)
+        return bucket[0] if bucket else None
+
+    def partner(d: Step, how: str, adjacent: bool) -> Optional[int]:
+        ld = layers[d.layer]
+        levels = [d.level_out] if adjacent else [reads(d)]
+        if adjacent and d.role != "up":
+            return None
+        for lv in levels:
+            if how == "inverse":
+                found = take(("inverse", lv, ld.channels, ld.in_channels))
+            else:  # partial: the encoder writes what the decoder reads, or reads what it writes
+                found = take(("out", lv, ld.in_channels))
+                found = found if found is not None else take(("in", lv, ld.channels))
+            if found is not None:
+                return found
+        return None
 
     # Layers with no channel relation to any encoder layer at their level stay
     # unpaired (SC201) rather than being matched by position.
-    for how, test, adjacent in (("inverse", _inverse, False), ("inverse", _inverse, True),
-                                ("partial", _partial, False), ("partial", _partial, True)):
+    for how, adjacent in (("inverse", False), ("inverse", True), ("partial", False), ("partial", True)):
         for d in dec:
             if d.layer in used:
                 continue
-            for e in candidates(d, adjacent):
-                if test(layers[e], layers[d.layer]):
-                    pairs.append(Pair(reads(d), e, d.layer, how))
-                    used |= {e, d.layer}
-                    break
+            e = partner(d, how, adjacent)
+            if e is not None:
+                pairs.append(Pair(reads(d), e, d.layer, how))
+                used.update((e, d.layer))
     # A decoder layer that reads a skip merge exists because of the skip: it
     # pairs with the skip's encoder source (the skip is the mirror evidence).
     skip_source = {merge: src for merge, src in st.skips}
@@ -436,12 +457,9 @@ def _pair(lg: LayerGraph, st: Structure) -> None:
                 pairs.append(Pair(s.level_in, skip_source[src_layer], s.layer, "skip"))
                 used.add(s.layer)
                 break
-    st.pairs = sorted(pairs, key=lambda p: (p.level, st.path.index(p.encoder) if p.encoder in st.path else 0))
+    position = {lid: i for i, lid in enumerate(st.path)}
+    st.pairs = sorted(pairs, key=lambda p: (p.level, position.get(p.encoder, 0)))
     st.unpaired = [s.layer for s in learned if s.layer not in used]
-
-
-def _inverse(e: Layer, d: Layer) -> bool:
-    return e.in_channels == d.channels and e.channels == d.in_channels
 
 
 def _partial(e: Layer, d: Layer) -> bool:
@@ -508,7 +526,12 @@ def evaluate_sizes(lg: LayerGraph, order: list, input_id: int, axis: int,
 MERGE_KINDS = {"concat", "add", "mul", "sub", "max", "min", "mean", "sum", "where", "div"}
 
 
+_IDENTITY = Expr.symbol("x")
+
+
 def _apply_array(transfer, x: np.ndarray, out: dict, n: int) -> np.ndarray:
+    if transfer == _IDENTITY:  # most layers keep the size: no work
+        return x
     if transfer is None:
         return np.full(n, UNKNOWN, dtype=np.int64)
     if isinstance(transfer, int):
@@ -596,3 +619,31 @@ def round_trip(lg: LayerGraph, st: Structure, axis: int, order: Optional[list] =
         return RoundTrip(axis, None, (), None, tuple(ok[:8]), examples, runs=runs, offset=offset)
     m, residues, start = pattern
     return RoundTrip(axis, m, residues, start, None, examples, runs=runs, offset=offset)
+
+
+def round_trips(lg: LayerGraph, st: Structure, spatial: int) -> list:
+    """:func:`round_trip` for every spatial axis, computed once per distinct axis.
+
+    Axes whose transfer functions agree on every layer (a square image through
+    square kernels) share one evaluation.
+    """
+    order = list(nx.topological_sort(lg.graph))
+    out: list = []
+    seen: dict = {}
+    for axis in range(spatial):
+        key = tuple(_axis_key(layer, axis) for layer in lg.layers.values())
+        if key in seen:
+            first = seen[key]
+            out.append(RoundTrip(axis, first.modulus, first.residues, first.minimum, first.only,
+                                 first.examples, first.unknown, first.runs, first.offset))
+            continue
+        seen[key] = rt = round_trip(lg, st, axis, order)
+        out.append(rt)
+    return out
+
+
+def _axis_key(layer: Layer, axis: int):
+    transfer = layer.transfer[axis] if axis < len(layer.transfer) else None
+    if isinstance(transfer, tuple) and transfer and transfer[0] == "match":
+        return ("match", transfer[1])  # the matched layer's own axis follows the same key
+    return transfer
