@@ -21,7 +21,7 @@ from .layers import Layer, LayerGraph, build, describe_layout
 from .load import (Exporter, check_computed, check_layer_sizes, check_model, check_tensor_dims,
                    detect_exporter, opset_version, parse_model, read_model)
 from .shapes import Propagation, Tensor, dim_product, type_to_tensor
-from .structure import RoundTrip, Structure, analyse_structure, round_trip, spatial_of
+from .structure import RoundTrip, Structure, analyse_structure, round_trips, spatial_of
 
 
 @dataclass(frozen=True)
@@ -365,7 +365,7 @@ def analyze_model(model: onnx.ModelProto, path: str, input_shapes: dict,
     analysis.symbols = _display_symbols(analysis, symbols)
     spatial = len(analysis.input_layer.out_shape or ()) - 2
     if st.is_encoder_decoder:
-        analysis.round_trips = [round_trip(lg, st, axis) for axis in range(max(spatial, 0))]
+        analysis.round_trips = round_trips(lg, st, max(spatial, 0))
     analysis.findings = run_rules(analysis, select=select, ignore=ignore)
     return analysis
 

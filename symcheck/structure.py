@@ -635,7 +635,7 @@ def round_trips(lg: LayerGraph, st: Structure, spatial: int) -> list:
         if key in seen:
             first = seen[key]
             out.append(RoundTrip(axis, first.modulus, first.residues, first.minimum, first.only,
-                                 first.examples, first.unknown, first.runs, first.offset))
+                                 dict(first.examples), first.unknown, first.runs, first.offset))
             continue
         seen[key] = rt = round_trip(lg, st, axis, order)
         out.append(rt)
