@@ -254,6 +254,16 @@ class Analysis:
         """True when the analysed input has symbolic spatial dims."""
         return any(isinstance(d, Expr) for d in (self.input_layer.out_shape or ())[2:])
 
+    def _repr_html_(self) -> str:
+        """The HTML report inline in Jupyter, in a sandboxed iframe (no scripts, own styles)."""
+        import html
+
+        from .render.html import render
+
+        page = html.escape(render(self), quote=True)
+        return (f'<iframe srcdoc="{page}" sandbox="" title="symcheck report" '
+                'style="width:100%;height:860px;border:1px solid #ddd"></iframe>')
+
     def __repr__(self) -> str:
         return f"<Analysis {os.path.basename(self.path)}: {self.verdict}, {len(self.findings)} findings>"
 

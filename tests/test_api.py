@@ -128,3 +128,14 @@ def test_assert_symmetric_allow_and_no_decoder(external_matlab):
     assert_symmetric(sample("keras_cae.onnx"), allow={"SC1"})
     with pytest.raises(AssertionError, match="has no decoder"):
         assert_symmetric(external_matlab)
+
+
+def test_repr_html_is_the_report_in_a_sandboxed_iframe():
+    import html
+
+    a = symcheck.analyze(sample("keras_cae.onnx"))
+    snippet = a._repr_html_()
+    assert snippet.startswith('<iframe srcdoc="') and 'sandbox=""' in snippet
+    page = html.unescape(snippet.split('srcdoc="', 1)[1].split('" sandbox=', 1)[0])
+    assert page.startswith("<!DOCTYPE html>") and "conv2d_3" in page and "SC201" in page
+    assert "<script" not in snippet
