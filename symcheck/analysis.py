@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Union, overload
 
 import onnx
 
@@ -22,6 +22,9 @@ from .load import (Exporter, check_computed, check_layer_sizes, check_model, che
                    detect_exporter, opset_version, parse_model, read_model)
 from .shapes import Propagation, Tensor, dim_product, type_to_tensor
 from .structure import RoundTrip, Structure, analyse_structure, round_trips, spatial_of
+
+if TYPE_CHECKING:  # verify imports nothing from here, but is only needed for the annotation
+    from .verify import Verification
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ class Analysis:
     round_trips: list = field(default_factory=list)  # RoundTrip per spatial axis
     findings: list = field(default_factory=list)
     choice: str = ""  # why this input/output pair, when there was a choice
-    verification: Optional[object] = None
+    verification: Optional[Verification] = None
 
     # -- convenience views -------------------------------------------------
     def layer(self, lid: int) -> Layer:
@@ -84,7 +87,9 @@ class Analysis:
     def is_reconstruction(self) -> bool:
         """Output has the input's channel count: it should give back its input."""
         a, b = self.input_layer.out_shape, self.output_layer.out_shape
-        return bool(a and b) and len(a) == len(b) and len(a) >= 3 and a[1] == b[1]
+        if not a or not b:
+            return False
+        return len(a) == len(b) and len(a) >= 3 and a[1] == b[1]
 
     @property
     def total_params(self) -> int:
@@ -156,6 +161,13 @@ class Analysis:
         if level is None:
             return "·" if lid not in self.structure.on_path else ""
         return str(level)
+
+    @overload
+    def to_user_layout(self, shape: tuple) -> tuple: ...
+    @overload
+    def to_user_layout(self, shape: None) -> None: ...
+    @overload
+    def to_user_layout(self, shape: Optional[tuple]) -> Optional[tuple]: ...
 
     def to_user_layout(self, shape: Optional[tuple]) -> Optional[tuple]:
         """A canonical (N, C, *spatial) shape in the user's layout (NHWC for Keras)."""

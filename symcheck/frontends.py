@@ -12,7 +12,7 @@ import os
 import sys
 import tempfile
 import warnings
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, cast
 
 import onnx
 
@@ -49,7 +49,9 @@ def torch_to_onnx(module: Any, input_shape: Optional[Sequence[int]], opset: int 
         module.eval()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(module, (example,), buffer, dynamo=False, opset_version=opset,
+            # torch annotates f as a path, but the TorchScript exporter writes to file objects
+            torch.onnx.export(module, (example,), cast(Any, buffer), dynamo=False,
+                              opset_version=opset,
                               input_names=["input"], output_names=None)
     except Exception as exc:  # torch raises many types; report one line
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

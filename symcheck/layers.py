@@ -322,7 +322,8 @@ class _Builder:
         info["padding"] = self._padding_mode(info, layer.in_shape, kind)
         layer.attrs = info
         layer.transfer = [self._window_transfer(info, i, kind) for i in range(max(spatial, 0))]
-        if kind == "conv" and _covers_whole_map(info, layer.in_shape, layer.out_shape):
+        if (kind == "conv" and layer.in_shape is not None and layer.out_shape is not None
+                and _covers_whole_map(info, layer.in_shape, layer.out_shape)):
             # MATLAB writes fullyConnectedLayer as a Conv over the whole map
             layer.kind = "dense"
             layer.attrs["units"] = layer.out_shape[1]
@@ -394,7 +395,9 @@ class _Builder:
         fixed = bool(sizes_name) and not computed  # constant sizes: the output size is fixed
         transfer, factors = [], []
         for i in range(spatial):
-            a, b = before[2 + i], after[2 + i]
+            assert before is not None  # spatial > 0 only when the input rank is known
+            a = before[2 + i]
+            b = after[2 + i] if after is not None and len(after) > 2 + i else None  # unknown output
             ratio = _ratio(a, b)
             factors.append(ratio)
             if computed:
@@ -423,7 +426,8 @@ class _Builder:
     def _shape_source(self, name: str, exclude: Optional[str], any_source: bool = False) -> Optional[int]:
         """The layer whose size a computed shape tensor copies (resize/crop to a skip)."""
         producers = self._producers()
-        seen, stack, found = set(), [name], []
+        seen: set[str] = set()
+        stack, found = [name], []
         while stack and len(seen) < 200:
             cur = stack.pop()
             if cur in seen:
@@ -594,6 +598,7 @@ class _Builder:
         spatial = len(before or ()) - 2
         computed = any(i and i not in self.constants and not self._is_const_value(i) for i in node.input[1:])
         for i in range(max(spatial, 0)):
+            assert before is not None  # spatial > 0 only when the input rank is known
             a, b = before[2 + i], after[2 + i] if after and len(after) > 2 + i else None
             if computed:
                 source = self._shape_source_any(node.input[1:], data_name)
@@ -754,8 +759,9 @@ def _check_window(node, info: dict, spatial: int, kind: str, wshape) -> None:
         name = node.name if len(node.name) <= 60 else node.name[:59] + "…"
         return SymcheckError("bad-attribute", f"{node.op_type} node {name!r}: {what} {text}")
 
-    checks = [("kernel_shape", info["kernel"], 1, spatial), ("strides", info["stride"], 1, spatial),
-              ("dilations", info["dilation"], 1, spatial), ("pads", info["pads"], 0, 2 * spatial)]
+    checks: list[tuple[str, object, int, Optional[int]]] = [
+        ("kernel_shape", info["kernel"], 1, spatial), ("strides", info["stride"], 1, spatial),
+        ("dilations", info["dilation"], 1, spatial), ("pads", info["pads"], 0, 2 * spatial)]
     if kind == "conv-transpose":
         checks.append(("output_padding", info["output_padding"], 0, spatial))
         checks.append(("output_shape", info.get("output_shape", []), 1, None))
@@ -933,8 +939,9 @@ def classify_reshape(before, after) -> tuple[str, list, dict]:
     if len(before) != len(after) or len(before) < 3:
         return "reshape", [], {}
     c0, c1 = before[1], after[1]
-    factors = [_ratio(a, b) for a, b in zip(before[2:], after[2:])]
-    if any(f is None for f in factors):
+    ratios = [_ratio(a, b) for a, b in zip(before[2:], after[2:])]
+    factors = [f for f in ratios if f is not None]
+    if len(factors) != len(ratios):
         return "reshape", [b if isinstance(b, int) else None for b in after[2:]], {}
     if all(f == 1 for f in factors):
         return ("identity" if c0 == c1 else "reshape"), [x] * len(factors), {}

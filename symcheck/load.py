@@ -27,7 +27,7 @@ MAX_FILE_BYTES = 2 * 1024**3 - 1
 #: Largest size of one tensor in bytes: an int64 byte count (what runtimes use).
 MAX_TENSOR_BYTES = 2**63 - 1
 
-_ITEMSIZE = {TensorProto.DOUBLE: 8, TensorProto.INT64: 8, TensorProto.UINT64: 8,
+_ITEMSIZE: dict[int, int] = {TensorProto.DOUBLE: 8, TensorProto.INT64: 8, TensorProto.UINT64: 8,
              TensorProto.COMPLEX64: 8, TensorProto.COMPLEX128: 16, TensorProto.FLOAT16: 2,
              TensorProto.BFLOAT16: 2, TensorProto.INT16: 2, TensorProto.UINT16: 2,
              TensorProto.INT8: 1, TensorProto.UINT8: 1, TensorProto.BOOL: 1}

@@ -146,6 +146,8 @@ def _sc002(a: Analysis):
     if not a.is_encoder_decoder or not a.is_reconstruction:
         return
     inp, out = a.input_layer.out_shape, a.output_layer.out_shape
+    if inp is None or out is None:
+        return  # (is_reconstruction already needs both shapes)
     if a.symbolic and round_trip_statement(a) and not round_trip_statement(a).startswith("no size"):
         return  # some sizes round-trip: SC104 states which
     if tuple(inp[1:]) != tuple(out[1:]):
@@ -271,7 +273,8 @@ def _sc103(a: Analysis):
             verb = "resizes"
         level = st.levels[step.level_in] if 0 <= step.level_in < len(st.levels) else None
         goal = level.encoder_size if level is not None else None
-        if not _moves_toward(before, after, goal, env):
+        if (before is None or after is None or goal is None
+                or not _moves_toward(before, after, goal, env)):
             continue  # a size change that repairs nothing is not a fix-up (see SC102/SC203)
         target = ""
         if after is not None and [at(d, env) for d in after] == [at(d, env) for d in goal]:
@@ -349,6 +352,7 @@ def round_trip_statement(a: Analysis) -> str:
     names = _axes_names(a)
     groups: dict = {}
     for rt, name in zip(a.round_trips, names):
+        key: tuple
         if rt.unknown:
             key = ("unknown",)
         elif rt.only is not None:
@@ -708,9 +712,11 @@ def _sc303(a: Analysis):
         return
     ratio = a.compression
     if ratio is not None and ratio <= 1:
+        bottleneck = a.bottleneck
+        assert bottleneck is not None  # a compression ratio needs the bottleneck's size
         yield RULES["SC303"].finding(
             f"the bottleneck holds {a.bottleneck_values:,} values for an input of "
-            f"{a.input_values:,} (ratio {ratio:.2f})", [a.bottleneck.name])
+            f"{a.input_values:,} (ratio {ratio:.2f})", [bottleneck.name])
 
 
 # -- verification (symcheck/verify.py) -------------------------------------------------
@@ -768,7 +774,7 @@ def unknown_entries(entries: Sequence[str]) -> list:
 
 
 def run_rules(analysis: Analysis, select: Sequence[str] = (), ignore: Sequence[str] = ()) -> list:
-    findings = []
+    findings: list[Finding] = []
     suppressed = _model_suppressions(analysis)
     for code, r in RULES.items():
         if not is_selected(code, r.name, select, list(ignore) + suppressed):

@@ -156,12 +156,13 @@ def _bounded(tensor: "Tensor", fresh) -> "Tensor":
 
 
 def _broadcast(shapes: Sequence[Optional[tuple]]) -> Optional[tuple]:
-    if any(s is None for s in shapes):
+    known = [s for s in shapes if s is not None]
+    if len(known) != len(shapes):
         return None
-    rank = max(len(s) for s in shapes)
+    rank = max(len(s) for s in known)
     out = []
     for axis in range(rank):
-        dims = [s[axis - rank + len(s)] for s in shapes if axis - rank + len(s) >= 0]
+        dims = [s[axis - rank + len(s)] for s in known if axis - rank + len(s) >= 0]
         chosen: Dim = 1
         for d in dims:
             if d == 1:
@@ -244,7 +245,7 @@ def transposed_size(size: Dim, kernel: int, stride: int, dilation: int, pad_begi
     return stride * (size - 1) + output_padding + dilation * (kernel - 1) + 1 - pad_begin - pad_end
 
 
-def scale_dim(size: Dim, scale: float) -> Dim:
+def scale_dim(size: Dim, scale: float) -> Optional[Dim]:
     """``floor(size * scale)`` as ONNX Resize computes it."""
     frac = Fraction(scale).limit_denominator(64)
     if abs(float(frac) - scale) > 1e-6:
@@ -365,6 +366,8 @@ def _binary(node, attrs, inputs, ctx):
 
 
 def _expand_value(t: Tensor, shape: tuple) -> list:
+    # Callers pass a tensor whose value (hence shape) is known.
+    assert t.value is not None and t.shape is not None
     n = math.prod(shape)
     if len(t.value) == n and tuple(t.shape) == tuple(shape):
         return t.value
@@ -1120,6 +1123,8 @@ class Propagation:
         skip says ``floor(H/8)`` where the decoder says ``2*floor(H/16)``; the
         decoder (computed last) is the path the ladder follows.
         """
+        if out.shape is None:
+            return out
         ranked = sorted(((self._produced_at.get(name, -1), t) for name, t in zip(node.input, ins)
                          if t is not None and t.shape is not None and len(t.shape) == len(out.shape)
                          and t.value is None), key=lambda item: item[0])

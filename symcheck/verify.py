@@ -403,7 +403,7 @@ def _plan_run(analysis, size: Optional[int]) -> _Run:
     canonical = [_evaluate(d, env) for d in shape]
     axes = layer.out_axes if layer.out_axes and sorted(layer.out_axes) == list(range(len(shape))) \
         else tuple(range(len(shape)))
-    tensor_shape = [0] * len(shape)
+    tensor_shape: list[Optional[int]] = [0] * len(shape)
     for j, a in enumerate(axes):
         tensor_shape[a] = canonical[j]
     inputs = _data_inputs(analysis.model)
@@ -644,6 +644,7 @@ def _predicted(analysis, axis: int, size: int):
 
 def _check_round_trip(analysis, run: _Run, shapes: Optional[dict], error: str) -> RoundTripCheck:
     """Compare SC104's prediction at ``run.size`` with the analysed output's actual size."""
+    assert run.size is not None  # only symbolic runs, which all have a size, are compared
     axes = range(len(run.at))
     predicted = tuple(_predicted(analysis, i, run.at[i]) if i < len(analysis.round_trips) else None
                       for i in axes)

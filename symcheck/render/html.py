@@ -852,7 +852,7 @@ def diagram(a: Analysis) -> Diagram:
     total = sum(m.w for m in globals_) + 6 * max(len(globals_) - 1, 0)
     _place_markers(globals_, WIDTH / 2 - total / 2, 20, "start")
 
-    io = []
+    io: list[tuple[str, float, int, str, str]] = []
     inp = a.input_layer
     text = _fit_text(f"input {display(a.input_name, 24)} {shape_text(a, inp.out_shape)} ({a.layout})",
                      12, ARM_X - 14 - 90)
@@ -902,7 +902,9 @@ def _num(value) -> str:
 
 def _stylesheet(extra_rules: list) -> tuple[Markup, str]:
     """The page's CSS (our own text, never model text) and its CSP hash source."""
-    css = environment().loader.get_source(environment(), "report.css")[0]
+    loader = environment().loader
+    assert loader is not None  # environment() always sets the package loader
+    css = loader.get_source(environment(), "report.css")[0]
     css = css + "\n".join(extra_rules) + "\n"
     digest = base64.b64encode(hashlib.sha256(css.encode("utf-8")).digest()).decode("ascii")
     return Markup(css), f"'sha256-{digest}'"
