@@ -1,39 +1,66 @@
 """The ``symcheck`` command: thin glue between click and :func:`symcheck.analyze`.
 
+``symcheck PATH...`` expands files, directories and globs
+(:mod:`symcheck.paths`), reads ``[tool.symcheck]`` (:mod:`symcheck.config`)
+into click's ``default_map`` so configuration keys and options share names,
+analyses (and verifies) each file, in parallel processes when there are
+several, and writes one report in the format asked for.
+
 Exit codes: 0 nothing at or above ``--fail-on``; 1 findings at or above it;
-2 usage error or a file that cannot be analysed (one line on stderr each).
+2 usage or configuration error, or a file that cannot be analysed (one line
+on stderr each).
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import shutil
+import signal
 import sys
+import time
 import traceback
-from typing import Optional
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Callable, Iterator, Optional
 
 import click
 
 from . import __version__
-from .analysis import SEVERITY_RANK, Analysis, analyze
+from . import config as config_mod
+from . import paths as paths_mod
+from .analysis import SEVERITY_RANK, analyze
 from .errors import EXIT_CLEAN, EXIT_FINDINGS, EXIT_INPUT, SymcheckError, internal_error
-from .render import html as html_render
-from .render import json as json_render
-from .render import text as text_render
 from .rules import RULES, unknown_entries
 from .verify import DEFAULT_TIMEOUT, parse_memory, verify_and_attach
 
+FORMATS = ["text", "json", "sarif", "github", "html"]
+CONFIG_KEY = "symcheck.config"
+
 EPILOG = """\b
 Exit codes:
-  0  no finding at or above --fail-on
-  1  findings at or above --fail-on
-  2  usage error, or a file that cannot be analysed
+  0  no finding at or above --fail-on (default: error)
+  1  findings at or above --fail-on (--exit-zero gives 0)
+  2  usage or configuration error, or a PATH that cannot be analysed
+\b
+PATHs are .onnx files, directories (searched recursively for *.onnx,
+skipping hidden and virtual-environment folders) and globs ('models/**/*.onnx').
+Options default to [tool.symcheck] in the nearest pyproject.toml (keys are
+the option names: select, ignore, fail-on, verify, max-memory, verify-timeout,
+plus per-file-ignores and input-shapes); an option given here overrides it.
 \b
 Examples:
   symcheck samples/keras_cae.onnx
+  symcheck models/ --no-verify --format sarif -o symcheck.sarif
   symcheck model.onnx --format json -o report.json
   symcheck model.onnx --input-shape input=1x1x28x28 --ignore SC2
   symcheck rules SC103
 """
 
+
+# ---------------------------------------------------------------------------
+# Option parsing
 
 def parse_input_shape(value: str) -> tuple[str, tuple]:
     """``input=1x1x28x28`` -> ('input', (1, 1, 28, 28)); a bare shape names the first input."""
@@ -72,10 +99,363 @@ def _memory_option(ctx, param, value: str) -> int:
         raise click.BadParameter(str(exc)) from None
 
 
-@click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+def _read_config(ctx: click.Context, param, value: Optional[str]) -> Optional[str]:
+    """Eager: find and validate the configuration, make it click's ``default_map``.
+
+    A bad file prints one line naming the key and exits 2 before any model is read.
+    """
+    if ctx.resilient_parsing:
+        return value
+    if value and ctx.params.get("isolated"):
+        raise click.UsageError("--config and --isolated cannot be used together")
+    ctx.meta[CONFIG_KEY + ".given"] = bool(value)
+    path = value or (None if ctx.params.get("isolated") else config_mod.find_pyproject())
+    cfg = config_mod.Config()
+    if path:
+        try:
+            cfg = config_mod.load(path)
+        except config_mod.ConfigError as exc:
+            click.echo(exc.line(), err=True)
+            ctx.exit(EXIT_INPUT)
+    ctx.default_map = {**(ctx.default_map or {}), **cfg.defaults}
+    ctx.meta[CONFIG_KEY] = cfg
+    return path
+
+
+def _isolated(ctx: click.Context, param, value: bool) -> bool:
+    """Eager, before --config unless it comes after it on the command line."""
+    if value and ctx.meta.get(CONFIG_KEY + ".given"):
+        raise click.UsageError("--config and --isolated cannot be used together")
+    return value
+
+
+def default_jobs() -> int:
+    """The number of CPU cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+# ---------------------------------------------------------------------------
+# One file: what a worker process does
+
+@dataclass(frozen=True)
+class Task:
+    """Everything needed to check one file; picklable, sent to a worker."""
+
+    path: str
+    select: tuple = ()
+    ignore: tuple = ()
+    pins: tuple = ()  # ((input name or "", shape), ...)
+    verify: bool = False
+    sizes: Optional[tuple] = None
+    max_memory: int = 2 * 1024**3
+    timeout: float = DEFAULT_TIMEOUT
+    debug: bool = False
+    full: bool = False  # the whole analysis dict (JSON), else the brief record
+    text: bool = False  # render the text report
+    html: bool = False  # render the HTML page
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What came of one file: an error ``(code, reason)``, or a record and renderings."""
+
+    path: str
+    error: Optional[tuple] = None
+    record: Optional[dict] = None
+    text: str = ""
+    html: str = ""
+    findings: tuple = ()
+
+
+def brief_record(a) -> dict:
+    """The part of the JSON document the SARIF, GitHub and summary outputs need."""
+    return {"file": a.path, "exporter": {"description": a.exporter.description},
+            "ladder": {"text": a.ladder_text()}, "findings": [f.to_dict() for f in a.findings],
+            "counts": a.counts(), "verdict": a.verdict}
+
+
+def check_file(task: Task) -> Outcome:
+    """Analyse (and verify) one file and render what the report needs; never raises."""
+    from .render import html as html_render
+    from .render import json as json_render
+    from .render import text as text_render
+
+    try:
+        analysis = analyze(task.path, input_shapes=dict(task.pins), select=task.select,
+                           ignore=task.ignore)
+        if task.verify:
+            verify_and_attach(analysis, task.select, task.ignore, debug=task.debug,
+                              sizes=list(task.sizes) if task.sizes else None,
+                              max_memory=task.max_memory, timeout=task.timeout)
+        record = json_render.analysis_dict(analysis) if task.full else brief_record(analysis)
+        return Outcome(task.path, None, record,
+                       text_render.render(analysis) if task.text else "",
+                       html_render.render(analysis) if task.html else "",
+                       tuple(analysis.findings))
+    except SymcheckError as err:
+        return Outcome(task.path, (err.code, err.reason))
+    except Exception as exc:  # a bug: say so in one line, keep going
+        if task.debug:
+            traceback.print_exc()
+        bug = internal_error(exc)
+        return Outcome(task.path, (bug.code, bug.reason))
+
+
+def _died(task: Task) -> Outcome:
+    return Outcome(task.path, ("internal", "symcheck's worker process died while analysing this "
+                                          "file (a crash in a native library, or out of memory); "
+                                          "this is a bug, please report it"))
+
+
+# ---------------------------------------------------------------------------
+# Many files: parallel processes, results in order
+
+def _init_worker() -> None:
+    """Workers leave Ctrl-C to the parent, end cleanly on SIGTERM, and never write stdout."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))  # runs verify's cleanup
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    except OSError:
+        pass
+
+
+def _mp_context():
+    """forkserver (workers fork from a server that imported symcheck once), else spawn."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["symcheck.cli"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def _ping(_: object = None) -> int:
+    return os.getpid()
+
+
+def _one_process(func: Callable, item) -> object:
+    """``func(item)`` in a fresh worker process; None when the process dies."""
+    alone = ProcessPoolExecutor(max_workers=1, mp_context=_mp_context(), initializer=_init_worker)
+    try:
+        return alone.submit(func, item).result()
+    except BrokenProcessPool:
+        return None
+    except Exception as exc:  # the result could not come back
+        return exc
+    finally:
+        alone.shutdown(wait=True)
+
+
+def _run_chunk(func: Callable, chunk: list) -> list:
+    return [func(item) for item in chunk]
+
+
+def _pool_run(func: Callable, items: list, jobs: int, done: Callable) -> Iterator:
+    """``(index, result)`` of ``func(item)`` in worker processes, as they finish.
+
+    Items go to the workers in small chunks (fewer round trips for many small
+    files). ``result`` is an exception when the call raised or its result
+    could not be sent back. A worker that dies (a native crash, the OOM
+    killer) breaks the pool: the items it took down are run again, each in a
+    fresh process, and one that kills its process again gives ``None``. When
+    even an empty task cannot run in a worker (the interpreter cannot start
+    one here), the items run in this process instead.
+    """
+    workers = min(jobs, len(items))
+    size = max(1, min(8, len(items) // (workers * 4)))
+    chunks = {start: items[start:start + size] for start in range(0, len(items), size)}
+    suspects: list = []
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(), initializer=_init_worker)
+    try:
+        futures = {pool.submit(_run_chunk, func, chunk): start for start, chunk in chunks.items()}
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in sorted(finished, key=lambda f: futures[f]):
+                start = futures[future]
+                try:
+                    results = future.result()
+                except BrokenProcessPool:
+                    suspects.extend(range(start, start + len(chunks[start])))
+                    continue
+                except Exception as exc:
+                    results = [exc] * len(chunks[start])
+                for offset, result in enumerate(results):
+                    done()
+                    yield start + offset, result
+    except BaseException:
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    if not suspects:
+        return
+    workers_start = isinstance(_one_process(_ping, None), int)
+    for i in sorted(suspects):
+        result = _one_process(func, items[i]) if workers_start else func(items[i])
+        done()
+        yield i, result
+
+
+def run_tasks(tasks: list, jobs: int, done: Callable[[], None]) -> Iterator[Outcome]:
+    """Each task's :class:`Outcome`, in task order, as soon as it and those before it are done."""
+    if jobs <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            outcome = check_file(task)
+            done()
+            yield outcome
+        return
+    ready: dict = {}
+    upcoming = 0
+    for i, outcome in _pool_run(check_file, tasks, jobs, done):
+        if outcome is None:
+            outcome = _died(tasks[i])
+        elif isinstance(outcome, BaseException):
+            bug = internal_error(outcome)
+            outcome = Outcome(tasks[i].path, (bug.code, bug.reason))
+        ready[i] = outcome
+        while upcoming in ready:
+            yield ready.pop(upcoming)
+            upcoming += 1
+
+
+class Progress:
+    """A one-line progress bar on stderr, drawn only when stderr is a terminal.
+
+    Other stderr lines go through :meth:`echo`, which clears the bar first.
+    """
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.done, self.enabled = total, 0, enabled
+        self.drawn = False
+        self.last = 0.0
+
+    def _clear(self) -> None:
+        if self.drawn:
+            sys.stderr.write("\r\x1b[2K")
+            sys.stderr.flush()
+            self.drawn = False
+
+    def draw(self, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self.last < 0.05 and self.done < self.total:
+            return
+        self.last = now
+        columns = shutil.get_terminal_size((80, 24)).columns
+        counter = f" {self.done}/{self.total} models"
+        width = max(10, min(40, columns - len(counter) - 12))
+        filled = width * self.done // max(self.total, 1)
+        sys.stderr.write(f"\r\x1b[2Ksymcheck [{'#' * filled}{'.' * (width - filled)}]{counter}")
+        sys.stderr.flush()
+        self.drawn = True
+
+    def advance(self) -> None:
+        self.done += 1
+        self.draw()
+
+    def echo(self, line: str) -> None:
+        """One line on stderr, above the bar."""
+        self._clear()
+        click.echo(line, err=True)
+        self.draw(force=True)
+
+    def out(self, text: str) -> None:
+        """Text on stdout (the same terminal, often), with the bar out of its way."""
+        self._clear()
+        click.echo(text, nl=False)
+        sys.stdout.flush()
+        self.draw(force=True)
+
+    def close(self) -> None:
+        self._clear()
+        self.enabled = False
+
+
+def _progress_wanted(total: int) -> bool:
+    stream = sys.stderr
+    return total > 1 and hasattr(stream, "isatty") and stream.isatty() \
+        and os.environ.get("TERM") != "dumb"
+
+
+# ---------------------------------------------------------------------------
+# Outputs
+
+@dataclass(frozen=True)
+class _IndexEntry:
+    """The part of an Analysis that the HTML index page reads (from a worker's record)."""
+
+    path: str
+    exporter: object
+    verdict: str
+    findings: tuple
+    _counts: tuple
+    _ladder: str
+
+    def counts(self) -> dict:
+        return dict(self._counts)
+
+    def ladder_text(self) -> str:
+        return self._ladder
+
+
+def _index_entry(outcome: Outcome) -> _IndexEntry:
+    from types import SimpleNamespace
+
+    record = outcome.record or {}
+    return _IndexEntry(outcome.path, SimpleNamespace(description=record["exporter"]["description"]),
+                       record["verdict"], outcome.findings, tuple(record["counts"].items()),
+                       record["ladder"]["text"])
+
+
+def _write_html(outcomes: list, errors: list, target: str, directory: bool) -> None:
+    """``--html``: one page, or a directory of pages and ``index.html``."""
+    from .render import html as html_render
+
+    if not directory:
+        if outcomes:
+            with open(target, "w", encoding="utf-8") as handle:
+                handle.write(outcomes[0].html)
+        return
+    os.makedirs(target, exist_ok=True)
+    names = html_render.page_names([o.path for o in outcomes])
+    for name, outcome in zip(names, outcomes):
+        with open(os.path.join(target, name), "w", encoding="utf-8") as handle:
+            handle.write(outcome.html)
+    index = html_render.render_index([(n, _index_entry(o)) for n, o in zip(names, outcomes)], errors)
+    with open(os.path.join(target, "index.html"), "w", encoding="utf-8") as handle:
+        handle.write(index)
+
+
+def summary_line(summary: dict) -> str:
+    """``12 models: 9 clean, 2 with warnings, 1 error, 0 unreadable`` (defined in docs/ci.md).
+
+    >>> summary_line({"models": 2, "clean": 1, "with_warnings": 0, "with_errors": 1,
+    ...               "unreadable": 0})
+    '2 models: 1 clean, 0 with warnings, 1 error, 0 unreadable'
+    """
+    n, e = summary["models"], summary["with_errors"]
+    return (f"{n} model{'' if n == 1 else 's'}: {summary['clean']} clean, "
+            f"{summary['with_warnings']} with warnings, {e} error{'' if e == 1 else 's'}, "
+            f"{summary['unreadable']} unreadable")
+
+
+# ---------------------------------------------------------------------------
+# The command
+
+@click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"],
+                                                "max_content_width": 100})
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text",
-              show_default=True, help="Report format.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+              help="Report format: text, json (docs/json.md), sarif (SARIF 2.1.0), github "
+                   "(Actions annotations), html (one model).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
               help="Write the report to this file instead of stdout.")
 @click.option("--html", "html_path", type=click.Path(), metavar="PATH",
@@ -89,7 +469,8 @@ def _memory_option(ctx, param, value: str) -> int:
 @click.option("--ignore", multiple=True, metavar="CODES",
               help="Skip these rules: codes, prefixes or names, comma-separated.")
 @click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=1x1x28x28",
-              help="Pin an input's shape (symbolic dims); a bare shape pins the first input.")
+              help="Pin an input's shape (symbolic dims); a bare shape pins the first input. "
+                   "Replaces the configuration's input-shapes.")
 @click.option("--verify/--no-verify", "run_verify", default=True, show_default=True,
               help="Run the model in onnxruntime and check every inferred layer shape.")
 @click.option("--sizes", metavar="28,32", callback=_sizes_option,
@@ -101,105 +482,118 @@ def _memory_option(ctx, param, value: str) -> int:
 @click.option("--verify-timeout", type=click.FloatRange(min=0, min_open=True),
               default=DEFAULT_TIMEOUT, show_default=True, metavar="SECONDS",
               help="Stop verification after this many seconds.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), metavar="N",
+              help="Check files in N parallel processes [default: the number of CPU cores].")
+@click.option("--isolated", is_flag=True, is_eager=True, callback=_isolated,
+              help="Ignore configuration files.")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              is_eager=True, callback=_read_config, metavar="FILE",
+              help="Read [tool.symcheck] from this file instead of the nearest pyproject.toml.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
 @click.version_option(__version__, prog_name="symcheck")
-def check(paths: tuple, fmt: str, output: Optional[str], fail_on: str, exit_zero: bool,
-          html_path: Optional[str],
-          select: tuple, ignore: tuple, input_shapes: tuple, run_verify: bool,
-          sizes: Optional[list], max_memory: int, verify_timeout: float, debug: bool) -> None:
+def check(paths: tuple, fmt: str, output: Optional[str], html_path: Optional[str], fail_on: str,
+          exit_zero: bool, select: tuple, ignore: tuple, input_shapes: tuple, run_verify: bool,
+          sizes: Optional[list], max_memory: int, verify_timeout: float, jobs: Optional[int],
+          isolated: bool, config_file: Optional[str], debug: bool) -> None:
     """Check that each ONNX encoder-decoder's decoder mirrors its encoder.
 
-    PATHS are .onnx files. For each, symcheck prints the layer table, the
-    resolution ladder, the level-by-level pairing of encoder and decoder, the
-    findings, and a verdict.
+    For each model, symcheck prints the layer table, the resolution ladder,
+    the level-by-level pairing of encoder and decoder, the findings, and a
+    verdict; several models end with a summary line on stderr.
     """
+    cfg = click.get_current_context().meta.get(CONFIG_KEY) or config_mod.Config()
     selected, ignored = _split(select), _split(ignore)
     bad = unknown_entries(selected + ignored)
     if bad:
         raise click.UsageError(f"unknown rule code or name: {bad[0]!r} (see `symcheck rules`)")
-    pins = dict(parse_input_shape(v) for v in input_shapes)
-    if fmt == "html" and len(paths) > 1:
+    pins = tuple(dict(parse_input_shape(v) for v in input_shapes).items())
+
+    expansion = paths_mod.expand(paths)
+    total = len(expansion.files) + len(expansion.errors)
+    if fmt == "html" and total > 1:
         raise click.UsageError("--format html writes one page; use --html DIR for several models")
+    from .render import html as html_render
+
     try:
-        html_dir = html_render.html_is_directory(html_path, len(paths)) if html_path else False
+        html_dir = html_render.html_is_directory(html_path, total) if html_path else False
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
 
-    analyses: list[Analysis] = []
-    errors: list[tuple[str, SymcheckError]] = []
-    for path in paths:
-        try:
-            analysis = analyze(path, input_shapes=pins, select=selected, ignore=ignored)
-            if run_verify:
-                verify_and_attach(analysis, selected, ignored, debug=debug, sizes=sizes,
-                                  max_memory=max_memory, timeout=verify_timeout)
-            analyses.append(analysis)
-        except SymcheckError as err:
-            errors.append((path, err))
-            click.echo(err.line(path), err=True)
-        except Exception as exc:  # a bug: say so in one line, keep going
-            if debug:
-                traceback.print_exc()
-            err = internal_error(exc)
-            errors.append((path, err))
-            click.echo(err.line(path), err=True)
+    tasks = [Task(path, tuple(selected), tuple(ignored + cfg.ignores_for(path)),
+                  pins or tuple(cfg.input_shapes_for(path).items()), run_verify,
+                  tuple(sizes) if sizes else None, max_memory, verify_timeout, debug,
+                  full=fmt == "json", text=fmt == "text",
+                  html=fmt == "html" or bool(html_path))
+             for path in expansion.files]
+    errors: list = []
+    progress = Progress(len(tasks), _progress_wanted(total))
+    for path, code, reason in expansion.errors:
+        err = SymcheckError(code, reason)
+        errors.append((path, err))
+        progress.echo(err.line(path))
+    outcomes: list = []
+    texts: list = []
+    streaming = fmt == "text" and not output
+    progress.draw(force=True)
+    try:
+        for outcome in run_tasks(tasks, jobs or default_jobs(), progress.advance):
+            if outcome.error:
+                err = SymcheckError(*outcome.error)
+                errors.append((outcome.path, err))
+                progress.echo(err.line(outcome.path))
+                continue
+            outcomes.append(outcome)
+            if streaming:
+                progress.out(("\n" if texts else "") + outcome.text)
+            texts.append(outcome.text)
+    finally:
+        progress.close()
 
-    if fmt == "json":
-        report = _render_json(analyses, errors, debug)
-    elif fmt == "html":
-        report = "".join(html_render.render(a) for a in analyses)
-    else:
-        report = "\n".join(_render_text(a, errors, debug) for a in analyses)
+    records = [o.record for o in outcomes]
+    report = _render(fmt, outcomes, records, errors, texts)
     if output:
         with open(output, "w", encoding="utf-8") as handle:
             handle.write(report)
-    elif report:
+    elif report and not streaming:
         click.echo(report, nl=False)
     if html_path:
         try:
-            html_render.write_reports(analyses, errors, html_path, html_dir)
+            _write_html(outcomes, errors, html_path, html_dir)
         except OSError as exc:
             raise click.UsageError(f"cannot write {html_path}: {exc.strerror or exc}") from None
+    if fmt == "text" and total > 1:
+        from .render.json import summary
+
+        click.echo(summary_line(summary(records, errors)), err=True)
 
     if errors:
         sys.exit(EXIT_INPUT)
     threshold = SEVERITY_RANK[fail_on]
-    failing = any(SEVERITY_RANK[f.severity] >= threshold for a in analyses for f in a.findings)
+    failing = any(n and SEVERITY_RANK[severity] >= threshold
+                  for r in records for severity, n in r["counts"].items())
     sys.exit(EXIT_FINDINGS if failing and not exit_zero else EXIT_CLEAN)
 
 
-def _render_text(analysis: Analysis, errors: list, debug: bool) -> str:
-    """The text report, or an internal-error line when rendering fails (a bug)."""
-    try:
-        return text_render.render(analysis)
-    except Exception as exc:
-        _internal(analysis.path, exc, errors, debug)
-        return ""
+def _render(fmt: str, outcomes: list, records: list, errors: list, texts: list) -> str:
+    if fmt == "json":
+        from .render import json as json_render
+
+        return json_render.render_many(records, errors)
+    if fmt == "sarif":
+        from .render import sarif
+
+        return sarif.render_many(records, errors)
+    if fmt == "github":
+        from .render import github
+
+        return github.render_many(records, errors)
+    if fmt == "html":
+        return "".join(o.html for o in outcomes)
+    return "\n".join(texts)
 
 
-def _internal(path: str, exc: Exception, errors: list, debug: bool) -> None:
-    """Record and print an internal error (a bug in symcheck) for one file."""
-    if debug:
-        traceback.print_exc()
-    err = internal_error(exc)
-    errors.append((path, err))
-    click.echo(err.line(path), err=True)
-
-
-def _render_json(analyses: list, errors: list, debug: bool) -> str:
-    """The JSON report; an analysis whose rendering fails (a bug) becomes an internal error."""
-    try:
-        return json_render.render_many(analyses, errors)
-    except Exception:  # find which analysis fails, report it, keep the others
-        kept = []
-        for analysis in analyses:
-            try:
-                json_render.analysis_dict(analysis)
-                kept.append(analysis)
-            except Exception as exc:
-                _internal(analysis.path, exc, errors, debug)
-        return json_render.render_many(kept, errors)
-
+# ---------------------------------------------------------------------------
+# symcheck rules
 
 @click.command(name="rules", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("code", required=False)

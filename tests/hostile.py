@@ -274,6 +274,7 @@ def _not_models(models: Path) -> list:
 def _special_files(models: Path) -> list:
     root = models.parent
     (models / "a_directory.onnx").mkdir()
+    (models / "no_models").mkdir()
     os.mkfifo(models / "fifo.onnx")
     os.symlink("/dev/zero", models / "dev_zero.onnx")
     os.symlink("nowhere.onnx", models / "dangling.onnx")
@@ -294,7 +295,8 @@ def _special_files(models: Path) -> list:
     cases = [
         Case("missing", "missing.onnx", INPUT, "not-found", "no such file", fast=True),
         Case("directory", "a_directory.onnx", INPUT, "not-a-file", "a directory named .onnx", fast=True),
-        Case("models-folder", "", INPUT, "not-a-file", "the folder itself", fast=True),
+        Case("folder-without-models", "no_models", INPUT, "not-a-file",
+             "a folder holding no .onnx file (a folder is searched for models)", fast=True),
         Case("fifo", "fifo.onnx", INPUT, "not-a-file",
              "a FIFO: every loader blocks forever on it; refused after stat, never opened", fast=True),
         Case("dev-zero", "dev_zero.onnx", INPUT, "not-a-file",

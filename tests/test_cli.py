@@ -50,8 +50,10 @@ def test_directory_missing_and_non_onnx_give_exit_2(tmp_path):
     junk.write_text("this is not a model\n")
     empty = tmp_path / "empty.onnx"
     empty.write_bytes(b"")
+    no_models = tmp_path / "no_models"  # a directory is searched (issue 5): one holding no model
+    no_models.mkdir()
     cases = {
-        str(tmp_path): "not-a-file",
+        str(no_models): "not-a-file",
         str(tmp_path / "missing.onnx"): "not-found",
         str(junk): "not-onnx",
         str(empty): "not-onnx",

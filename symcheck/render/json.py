@@ -160,10 +160,42 @@ def render(a: Analysis) -> str:
     return json.dumps(analysis_dict(a), indent=2, ensure_ascii=False) + "\n"
 
 
+def summary(records: list, errors: list) -> dict:
+    """Models per outcome and findings per severity (the ``summary`` object).
+
+    ``records`` are analyses or their dicts; a model is ``with_errors`` when
+    it has an error finding, else ``with_warnings`` when it has a warning,
+    else ``clean`` (notes allowed); ``unreadable`` counts ``errors``.
+    """
+    models = {"clean": 0, "with_warnings": 0, "with_errors": 0}
+    findings = {"error": 0, "warning": 0, "info": 0}
+    for record in records:
+        counts = record["counts"] if isinstance(record, dict) else record.counts()
+        for severity in findings:
+            findings[severity] += counts.get(severity, 0)
+        outcome = "with_errors" if counts.get("error") else \
+            "with_warnings" if counts.get("warning") else "clean"
+        models[outcome] += 1
+    return {"models": len(records) + len(errors), **models, "unreadable": len(errors),
+            "findings": findings}
+
+
 def render_many(analyses: list, errors: list) -> str:
-    """Several files in one document: ``{"files": [...], "errors": [...]}``."""
+    """Several files in one document: ``{"files": [...], "errors": [...], "summary": {...}}``.
+
+    ``analyses`` are :class:`Analysis` objects or their :func:`analysis_dict`;
+    ``errors`` are ``(path, SymcheckError)``. Files and errors are sorted by
+    their normalized path (:func:`symcheck.paths.sort_key`), so the document
+    does not depend on the order of the arguments.
+    """
+    from ..paths import sort_key
+
+    files = [a if isinstance(a, dict) else analysis_dict(a) for a in analyses]
+    files.sort(key=lambda d: sort_key(d["file"]))
+    errors = sorted(errors, key=lambda e: sort_key(e[0]))
     doc = {"schema": "symcheck-report", "schema_version": SCHEMA_VERSION,
            "symcheck_version": __version__,
-           "files": [analysis_dict(a) for a in analyses],
-           "errors": [{"file": path, "code": err.code, "reason": err.reason} for path, err in errors]}
+           "files": files,
+           "errors": [{"file": path, "code": err.code, "reason": err.reason} for path, err in errors],
+           "summary": summary(files, errors)}
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
