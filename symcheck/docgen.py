@@ -37,6 +37,9 @@ def rules_markdown() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv and argv[0].startswith("-"):
+        print("usage: python -m symcheck.docgen [OUTPUT]   (default docs/rules.md)")
+        return 0 if argv[0] in ("-h", "--help") else 2
     target = Path(argv[0] if argv else "docs/rules.md")
     target.write_text(rules_markdown(), encoding="utf-8")
     print(f"wrote {target}")
