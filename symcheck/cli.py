@@ -27,7 +27,7 @@ from typing import Callable, Iterator, Optional
 
 import click
 
-from . import __version__
+from . import __version__, frontends
 from . import config as config_mod
 from . import paths as paths_mod
 from .analysis import SEVERITY_RANK, analyze
@@ -184,8 +184,16 @@ def check_file(task: Task) -> Outcome:
     from .render import text as text_render
 
     try:
-        analysis = analyze(task.path, input_shapes=dict(task.pins), select=task.select,
+        source: object = task.path
+        pins = dict(task.pins)
+        shape = None
+        if frontends.is_factory_spec(task.path):  # pkg.module:factory -> a model built in code
+            source = frontends.load_factory(task.path)
+            shape = pins.pop("", None) or next(iter(pins.values()), None)
+            pins = {}
+        analysis = analyze(source, input_shape=shape, input_shapes=pins, select=task.select,
                            ignore=task.ignore)
+        analysis.path = task.path
         if task.verify:
             verify_and_attach(analysis, task.select, task.ignore, debug=task.debug,
                               sizes=list(task.sizes) if task.sizes else None,

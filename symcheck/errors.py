@@ -36,6 +36,7 @@ ERROR_CODES = {
     "too-large-dims": "a tensor would hold 2^63 bytes or more: no runtime can address it",
     "bad-attribute": "a node attribute is invalid (zero stride, pads of the wrong length, a bad perm ...)",
     "bad-input-shape": "an --input-shape value does not fit the model",
+    "bad-factory": "a pkg.module:factory argument could not be imported or built no model",
     "internal": "symcheck failed unexpectedly (a bug); the traceback is in the log file named",
 }
 

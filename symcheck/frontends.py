@@ -7,8 +7,10 @@ object can only exist if the user already imported its framework, so
 
 from __future__ import annotations
 
+import importlib
 import io
 import os
+import re
 import sys
 import tempfile
 import warnings
@@ -74,3 +76,35 @@ def keras_to_onnx(model: Any) -> onnx.ModelProto:
             raise SymcheckError("not-onnx", f"Keras ONNX export failed: {reason}") from None
         with open(path, "rb") as handle:
             return parse_model(handle.read())
+
+
+_FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+def is_factory_spec(text: str) -> bool:
+    """``pkg.module:factory`` (and not an existing file of that name)."""
+    return bool(_FACTORY.match(text)) and not os.path.exists(text)
+
+
+def load_factory(spec: str) -> Any:
+    """Import ``pkg.module`` (from the current directory too) and build its model.
+
+    ``factory`` may be a model object, or a class or function called without
+    arguments that returns a ``torch.nn.Module`` or a Keras model. Anything
+    else is ``SymcheckError('bad-factory')``. The user names the code to run.
+    """
+    module_name, _, attr = spec.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        model = obj if is_torch_module(obj) or is_keras_model(obj) else obj()
+    except Exception as exc:  # the user's code: any error is one line
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise SymcheckError("bad-factory", f"{type(exc).__name__}: {reason}".rstrip(": ")) from None
+    if not (is_torch_module(model) or is_keras_model(model)):
+        raise SymcheckError("bad-factory", f"{spec} gave a {type(model).__name__}, not a "
+                                           "torch.nn.Module or Keras model")
+    return model

@@ -139,3 +139,48 @@ def test_repr_html_is_the_report_in_a_sandboxed_iframe():
     page = html.unescape(snippet.split('srcdoc="', 1)[1].split('" sandbox=', 1)[0])
     assert page.startswith("<!DOCTYPE html>") and "conv2d_3" in page and "SC201" in page
     assert "<script" not in snippet
+
+
+FACTORY_MODULE = '''
+import torch
+from torch import nn
+
+
+class TinyCAE(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True))
+        self.decoder = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.Upsample(scale_factor=2),
+                                     nn.Conv2d(8, 1, 3, padding=1))
+
+    def forward(self, x):
+        return self.decoder(self.encoder(x))
+
+
+def make():
+    return TinyCAE()
+
+
+NOT_A_MODEL = 42
+'''
+
+
+def test_cli_builds_a_model_from_a_factory(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from symcheck.cli import check
+
+    (tmp_path / "mymodels.py").write_text(FACTORY_MODULE)
+    monkeypatch.chdir(tmp_path)
+    for spec in ("mymodels:make", "mymodels:TinyCAE"):
+        result = CliRunner().invoke(check, [spec, "--input-shape", "1x1x28x28", "--no-verify", "-j", "1"])
+        assert result.exit_code == 0, result.output
+        assert result.stdout.startswith(f"{spec}  PyTorch")
+        assert "ladder   28 → 14 ‖ 14 → 28" in result.stdout
+        assert "decoder.0 (conv 8→8 at 14×14) has no encoder counterpart" in result.stdout
+    missing_shape = CliRunner().invoke(check, ["mymodels:make", "--no-verify", "-j", "1"])
+    assert missing_shape.exit_code == 2 and "error[bad-input-shape]" in missing_shape.stderr
+    bad = CliRunner().invoke(check, ["mymodels:NOT_A_MODEL", "--input-shape", "1x1x28x28", "-j", "1"])
+    assert bad.exit_code == 2 and "error[bad-factory]: mymodels:NOT_A_MODEL:" in bad.stderr
+    absent = CliRunner().invoke(check, ["nosuchmodule:make", "--input-shape", "1x1x28x28", "-j", "1"])
+    assert absent.exit_code == 2 and "ModuleNotFoundError" in absent.stderr
