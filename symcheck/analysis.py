@@ -65,6 +65,7 @@ class Analysis:
     round_trips: list = field(default_factory=list)  # RoundTrip per spatial axis
     findings: list = field(default_factory=list)
     choice: str = ""  # why this input/output pair, when there was a choice
+    largest_tensor_bytes: int = 0  # the largest fully static tensor any node produces
     verification: Optional[Verification] = None
 
     # -- convenience views -------------------------------------------------
@@ -379,9 +380,11 @@ def analyze_model(model: onnx.ModelProto, path: str, input_shapes: dict,
     from .structure import choose_io
 
     _, _, choice = choose_io(lg)
+    largest = _largest_tensor_bytes(prop)
     analysis = Analysis(path=path, model=model, exporter=exporter, opset=opset, layers=lg,
                         structure=st, layout=describe_layout(lg.layers[st.input_id].out_axes),
-                        choice=choice)
+                        choice=choice,
+                        largest_tensor_bytes=largest)
     analysis.input_name = lg.layers[st.input_id].name
     analysis.output_name = lg.layers[st.output_id].name
     analysis.symbols = _display_symbols(analysis, symbols)
@@ -390,6 +393,26 @@ def analyze_model(model: onnx.ModelProto, path: str, input_shapes: dict,
         analysis.round_trips = round_trips(lg, st, max(spatial, 0))
     analysis.findings = run_rules(analysis, select=select, ignore=ignore)
     return analysis
+
+
+def _largest_tensor_bytes(prop: Propagation) -> int:
+    """Bytes of the largest tensor with a fully static shape that a node produces.
+
+    Python ints, so a ConstantOfShape or Expand asking for terabytes is a big
+    number, not an overflow; verification refuses such runs up front.
+    """
+    from .load import _ITEMSIZE
+
+    largest = 0
+    for node in prop.order:
+        for name in node.output:
+            tensor = prop.tensors.get(name)
+            if tensor is None or tensor.shape is None:
+                continue
+            if all(isinstance(d, int) and d >= 0 for d in tensor.shape):
+                size = math.prod(tensor.shape) * _ITEMSIZE.get(tensor.dtype, 4)
+                largest = max(largest, size)
+    return largest
 
 
 def _display_symbols(analysis: Analysis, symbols: dict) -> dict:

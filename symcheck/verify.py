@@ -461,17 +461,22 @@ def estimate_bytes(analysis, run: _Run) -> int:
 
     Python integers throughout, so 100000×100000 inputs or 2^62 dims cannot
     overflow. Layers are counted at the input's element size; dims symcheck
-    could not evaluate count as 1, layers without a shape as 0.
+    could not evaluate count as 1, layers without a shape as 0. The largest
+    fully static intermediate tensor is added, so a ConstantOfShape bomb is
+    refused before onnxruntime allocates it.
     """
     item = np.dtype(next(iter(run.feeds.values()))["dtype"]).itemsize
-    total = sum(math.prod(max(int(d), 0) for d in spec["shape"]) * np.dtype(spec["dtype"]).itemsize
+    feeds = sum(math.prod(max(int(d), 0) for d in spec["shape"]) * np.dtype(spec["dtype"]).itemsize
                 for spec in run.feeds.values())
+    total = feeds
     for layer in analysis.layers.layers.values():
         if layer.kind in _MARKERS or layer.out_shape is None:
             continue
         values = [_evaluate(d, run.env) for d in layer.out_shape]
         total += math.prod(max(v, 0) if v is not None else 1 for v in values) * item
-    return total + weight_bytes(analysis.model)
+    # a constant-shape ConstantOfShape/Expand/Range inside the graph must exist at some point
+    hidden = feeds + getattr(analysis, "largest_tensor_bytes", 0)
+    return max(total, hidden) + weight_bytes(analysis.model)
 
 
 # ---------------------------------------------------------------------------

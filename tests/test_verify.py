@@ -411,3 +411,23 @@ def test_verification_object_is_a_documented_type():
     assert Verification("verified").to_dict()["status"] == "verified"
     assert Verification("verified").text_lines() == [
         "verified 0/0 layer shapes in onnxruntime (no layer had a shape to compare)"]
+
+
+def test_constant_of_shape_bomb_is_refused_before_running():
+    import time
+
+    import onnx.helper as h
+    from onnx import TensorProto as T
+
+    x = h.make_tensor_value_info("x", T.FLOAT, [1, 1, 8, 8])
+    y = h.make_tensor_value_info("y", T.FLOAT, None)
+    shape = h.make_tensor("shape", T.INT64, [4], [1, 1, 1000000, 1000000])  # 3.6 TiB of zeros
+    graph = h.make_graph([h.make_node("ConstantOfShape", ["shape"], ["big"]),
+                          h.make_node("Add", ["x", "big"], ["y"])], "bomb", [x], [y], [shape])
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+    start = time.perf_counter()
+    a = symcheck.analyze(model)
+    result = verify(a)
+    assert time.perf_counter() - start < 1.0
+    assert a.largest_tensor_bytes == 4 * 10**12
+    assert result.status == "refused" and "3.64 TiB" in result.reason
