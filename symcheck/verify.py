@@ -35,6 +35,7 @@ import math
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -493,6 +494,83 @@ def _exposed(analysis) -> list:
     return list(dict.fromkeys(names))
 
 
+MAX_INLINE_BYTES = 2 * 1024**3 - 1  # protobuf's limit for the model handed to the child
+
+
+def _inline_external_data(model: onnx.ModelProto, path: str) -> onnx.ModelProto:
+    """A copy of ``model`` whose external weights are read by symcheck and inlined.
+
+    Every location is validated first, and anything unsafe is refused: an
+    absolute path or one with ``..``, a symlink in any component, a file that
+    is not regular or has more than one hard link, an offset or length past the
+    end. The file is opened with ``O_NOFOLLOW``. onnxruntime never sees a path.
+    The model without external data is returned as it is.
+    """
+    external = [init for init in model.graph.initializer
+                if init.data_location == onnx.TensorProto.EXTERNAL]
+    if not external:
+        return model
+    folder = os.path.dirname(os.path.abspath(path)) if path and not path.startswith("<") else None
+    if folder is None:
+        raise _Stop("refused", "the weights are external data and the model was not read from a "
+                               "file, so there is no folder to read them from")
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    total = 0
+    for init in copy.graph.initializer:
+        if init.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        info = {entry.key: entry.value for entry in init.external_data}
+        data = _read_external(folder, info.get("location", ""), info)
+        total += len(data)
+        if total > MAX_INLINE_BYTES:
+            raise _Stop("refused", "the external weights exceed 2 GB, more than can be handed to "
+                                   "onnxruntime as bytes")
+        del init.external_data[:]
+        init.data_location = onnx.TensorProto.DEFAULT
+        init.raw_data = data
+    return copy
+
+
+def _read_external(folder: str, location: str, info: dict) -> bytes:
+    def unsafe(why: str) -> _Stop:
+        return _Stop("refused", f"unsafe external data {location[:80]!r}: {why}")
+
+    if not location or "\0" in location or os.path.isabs(location):
+        raise unsafe("not a relative path")
+    parts = os.path.normpath(location).split(os.sep)
+    if ".." in parts or parts == ["."]:
+        raise unsafe("it leaves the model's folder")
+    current = folder
+    for part in parts:  # no symlink anywhere below the model's folder
+        current = os.path.join(current, part)
+        if os.path.islink(current):
+            raise unsafe("a symlink in the path")
+    try:
+        fd = os.open(current, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise unsafe(exc.strerror or "cannot be opened") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise unsafe("not a regular file")
+        if st.st_nlink != 1:
+            raise unsafe("a hard link")
+        try:
+            offset = int(info.get("offset", 0))
+            length = int(info["length"]) if "length" in info else st.st_size - offset
+        except ValueError:
+            raise unsafe("offset or length is not a number") from None
+        if offset < 0 or length < 0 or offset + length > st.st_size:
+            raise unsafe("offset or length past the end of the file")
+        data = os.pread(fd, length, offset)
+    finally:
+        os.close(fd)
+    if len(data) != length:
+        raise unsafe("short read")
+    return data
+
+
 def _payload(model: onnx.ModelProto, request: dict, outputs: list) -> bytes:
     """Request line + model bytes with ``outputs`` appended as graph outputs.
 
@@ -502,9 +580,6 @@ def _payload(model: onnx.ModelProto, request: dict, outputs: list) -> bytes:
     Only the names are given; onnxruntime infers types and ignores declared
     value_info shapes, so a file's shape claims cannot hide the real shapes.
     """
-    if any(init.data_location == onnx.TensorProto.EXTERNAL for init in model.graph.initializer):
-        raise _Stop("refused", "the weights are stored as external data, which verification "
-                               "does not read yet")
     known = {o.name for o in model.graph.output}
     extra = onnx.ModelProto()
     for name in outputs:
@@ -726,7 +801,8 @@ def verify(analysis, sizes: Optional[Sequence[int]] = None, max_memory: int = DE
         outputs = _exposed(analysis)
         request = {"outputs": outputs, "runs": [r.feeds for r in runs], "seed": SEED,
                    "threads": threads}
-        reply = run_child(_payload(analysis.model, request, outputs), timeout)
+        model = _inline_external_data(analysis.model, analysis.path)
+        reply = run_child(_payload(model, request, outputs), timeout)
         if reply.get("error"):
             raise _Stop("failed", "onnxruntime cannot load the model: "
                         + reply["error"].removeprefix("load: "))

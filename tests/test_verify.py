@@ -431,3 +431,54 @@ def test_constant_of_shape_bomb_is_refused_before_running():
     assert time.perf_counter() - start < 1.0
     assert a.largest_tensor_bytes == 4 * 10**12
     assert result.status == "refused" and "3.64 TiB" in result.reason
+
+
+def _external_model(folder, location: str, **entries):
+    """matlab_cae.onnx with conv_1's weight moved to external data at ``location``."""
+    import onnx
+
+    model = onnx.load(sample("matlab_cae.onnx"))
+    init = next(i for i in model.graph.initializer if i.name == "conv_1_W")
+    raw = onnx.numpy_helper.to_array(init).tobytes()
+    (folder / "weights.bin").write_bytes(raw)
+    init.ClearField("raw_data")
+    init.ClearField("float_data")
+    init.data_location = onnx.TensorProto.EXTERNAL
+    for key, value in {"location": location, "offset": "0", "length": str(len(raw)), **entries}.items():
+        entry = init.external_data.add()
+        entry.key, entry.value = key, value
+    path = folder / "model.onnx"
+    path.write_bytes(model.SerializeToString())
+    return str(path)
+
+
+def test_external_data_is_validated_then_verified(tmp_path):
+    import os
+
+    good = _external_model(tmp_path, "weights.bin")
+    result = verify(symcheck.analyze(good))
+    assert result.status == "verified", result.reason
+    canary = tmp_path.parent / f"{tmp_path.name}-canary.bin"
+    canary.write_bytes(b"canary" * 100)
+    cases = {
+        f"../{canary.name}": "leaves the model's folder",
+        str(canary): "not a relative path",
+        "weights.bin.lnk": "a symlink in the path",
+        "weights.bin.hard": "a hard link",
+        "missing.bin": "No such file",
+    }
+    os.symlink(canary, tmp_path / "weights.bin.lnk")
+    os.link(canary, tmp_path / "weights.bin.hard")
+    for location, why in cases.items():
+        folder = tmp_path / f"case{len(os.listdir(tmp_path))}"
+        folder.mkdir()
+        for name in ("weights.bin.lnk", "weights.bin.hard"):
+            if location == name:
+                target = folder / name
+                (os.symlink if name.endswith("lnk") else os.link)(canary, target)
+        result = verify(symcheck.analyze(_external_model(folder, location)))
+        assert result.status == "refused" and why in result.reason, (location, result.reason)
+    past_end = tmp_path / "past"
+    past_end.mkdir()
+    result = verify(symcheck.analyze(_external_model(past_end, "weights.bin", offset=str(1 << 40))))
+    assert result.status == "refused" and "past the end" in result.reason
