@@ -11,16 +11,20 @@ symbolic it runs at a size predicted to round-trip and one predicted not to
 The run is bounded before and while it happens:
 
 * memory: the activations (every layer output stays alive, since all are
-  fetched) and weights are estimated from the inferred shapes with Python
-  integers; above ``max_memory`` the run is refused without starting;
+  fetched), the largest static intermediate tensor (a ConstantOfShape bomb)
+  and the weights are estimated with Python integers; above ``max_memory``
+  the run is refused without starting;
+* external data: every location is validated and the bytes are read by
+  symcheck and inlined (:func:`_inline_external_data`); onnxruntime never
+  gets a path;
 * time: the child runs in its own process group and is killed with it after
   ``timeout`` seconds;
 * onnxruntime: CPU provider, graph optimisation off (with it on, every marked
   output gets a reorder node and session creation grows superlinearly), a
   fixed thread count.
 
-Issue 7's hardening (rlimits in the child, validated external data handed
-over as initializers) belongs in :func:`_start_child` and :func:`_payload`.
+Not yet done: an OS memory limit (rlimit) inside the child, which belongs
+in :func:`_start_child`.
 
 ``attach(analysis, verification)`` stores the result on the analysis and adds
 an SC901 error finding per disagreement. A model that onnxruntime cannot load
