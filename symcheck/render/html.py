@@ -105,6 +105,12 @@ def display(text, limit: Optional[int] = None, keep_newlines: bool = False) -> s
 
 # -- the view model -----------------------------------------------------------------
 
+#: The few words a diagram marker shows after its code.
+SHORT_LABELS = {"SC101": "rounds", "SC102": "resolution mismatch", "SC103": "fix-up",
+                "SC201": "no counterpart", "SC202": "widths differ", "SC203": "kernels differ",
+                "SC204": "operators differ"}
+
+
 @dataclass
 class Marker:
     code: str
@@ -411,29 +417,14 @@ class _Marks:
 
     def _label(self, f) -> str:
         a = self.a
-        st = a.structure
-        short = ""
-        if f.code == "SC101":
-            short = "rounds"
-        elif f.code == "SC102":
-            short = "resolution mismatch"
-        elif f.code == "SC103":
-            short = "fix-up"
-        elif f.code == "SC201":
-            short = "no counterpart"
-        elif f.code == "SC202":
-            short = "widths differ"
-        elif f.code == "SC203":
-            short = "kernels differ"
-        elif f.code == "SC204":
-            short = "operators differ"
-        elif f.code == "SC104":
+        short = SHORT_LABELS.get(f.code, "")
+        if f.code == "SC104":
             statement = round_trip_statement(a)
             short = f"round-trips for {statement}" if statement else "input sizes"
         elif f.code == "SC002":
             short = (f"output {shape_text(a, a.output_layer.out_shape)} ≠ "
                      f"input {shape_text(a, a.input_layer.out_shape)}")
-        else:
+        elif not short:
             short = f.name
         return f"{SEVERITY_ICON[f.severity]} {f.code} {display(short, 60)}"
 
