@@ -62,17 +62,22 @@ def _warm_symcheck() -> None:
         symcheck.analyze(small)
 
 
+def _timed(runs: int, body) -> dict:
+    """Wall time of ``runs`` calls of ``body()``: the shape every in-process measurement has."""
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        body()
+        times.append(time.perf_counter() - t0)
+    return {"times": times}
+
+
 def work_symcheck(path: str, runs: int) -> dict:
     """``symcheck.analyze(path)`` (load, shapes, layers, structure, rules), warm process."""
     import symcheck
 
     _warm_symcheck()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        symcheck.analyze(path)
-        times.append(time.perf_counter() - t0)
-    return {"times": times}
+    return _timed(runs, lambda: symcheck.analyze(path))
 
 
 def work_onnx(path: str, runs: int) -> dict:
@@ -99,9 +104,8 @@ def work_networkx(path: str, runs: int) -> dict:
     import onnx
 
     model = onnx.load(path, load_external_data=False)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
+
+    def body() -> None:
         graph = nx.DiGraph()
         producer = {}
         for i, node in enumerate(model.graph.node):
@@ -113,24 +117,21 @@ def work_networkx(path: str, runs: int) -> dict:
                 if name in producer:
                     graph.add_edge(producer[name], i)
         list(nx.topological_sort(graph))
-        times.append(time.perf_counter() - t0)
-    return {"times": times}
+
+    return _timed(runs, body)
 
 
 def work_onnx_tool(path: str, runs: int) -> dict:
     """onnx-tool: load, reorder, shape_infer, profile (what ``model_profile`` does, no printing)."""
     import onnx_tool
 
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        model = onnx_tool.Model(path, {"verbose": False})
-        graph = model.graph
+    def body() -> None:
+        graph = onnx_tool.Model(path, {"verbose": False}).graph
         graph.graph_reorder_nodes()
         graph.shape_infer(None)
         graph.profile(exclude_ops=set(onnx_tool.NoMacsOps))
-        times.append(time.perf_counter() - t0)
-    return {"times": times}
+
+    return _timed(runs, body)
 
 
 def work_ort_symbolic(path: str, runs: int) -> dict:
@@ -138,13 +139,7 @@ def work_ort_symbolic(path: str, runs: int) -> dict:
     import onnx
     from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
 
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        model = onnx.load(path)
-        SymbolicShapeInference.infer_shapes(model, auto_merge=True)
-        times.append(time.perf_counter() - t0)
-    return {"times": times}
+    return _timed(runs, lambda: SymbolicShapeInference.infer_shapes(onnx.load(path), auto_merge=True))
 
 
 def work_ort_run(path: str, runs: int, dims: str = "") -> dict:
@@ -153,18 +148,16 @@ def work_ort_run(path: str, runs: int, dims: str = "") -> dict:
     import onnxruntime as ort
 
     shape = tuple(int(d) for d in dims.split("x")) if dims else None
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
+
+    def body() -> None:
         options = ort.SessionOptions()
         options.log_severity_level = 3
         session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         inp = session.get_inputs()[0]
         x = np.random.default_rng(0).random(shape or tuple(inp.shape), dtype=np.float32)
         session.run(None, {inp.name: x})
-        times.append(time.perf_counter() - t0)
-        del session
-    return {"times": times}
+
+    return _timed(runs, body)
 
 
 def work_symcheck_folder(folder: str, runs: int) -> dict:
