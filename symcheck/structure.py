@@ -96,11 +96,12 @@ class Structure:
     def on_path(self) -> frozenset:
         return frozenset(self.path)
 
-    @property
+    # steps are fixed once the structure is built: computed once, read per table row
+    @functools.cached_property
     def downs(self) -> list:
         return [s for s in self.steps if s.role == "down"]
 
-    @property
+    @functools.cached_property
     def ups(self) -> list:
         return [s for s in self.steps if s.role == "up"]
 
