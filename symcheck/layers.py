@@ -31,15 +31,15 @@ import functools
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
-import networkx as nx
 import onnx
 
+from .digraph import Digraph
 from .dims import Dim, Expr, ceildiv, floordiv
 from .load import Exporter, keras_layer_names
 from .errors import SymcheckError
-from .shapes import (Propagation, Tensor, attributes, implicit_inputs, pool_out, same_pads,
+from .shapes import (Propagation, Tensor, attributes, pool_out, same_pads,
                      scale_dim, transposed_size)
 
 LEARNED_KINDS = {"conv", "conv-transpose", "dense"}
@@ -120,13 +120,21 @@ class View:
 
 @dataclass
 class LayerGraph:
-    graph: nx.DiGraph
+    dag: Digraph  # layer ids; what the analysis passes walk
     layers: dict  # id -> Layer
     inputs: list  # ids of input layers
     outputs: list  # ids of output layers
     input_layout: str  # "NCHW" style string for the primary input, e.g. "NHWC"
     hidden_nodes: int
     unknown_ops: set
+    _nx: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def graph(self) -> Any:
+        """The layer graph as a networkx ``DiGraph`` of layer ids (built on first use)."""
+        if self._nx is None:
+            self._nx = self.dag.to_networkx()
+        return self._nx
 
 
 class _Builder:
@@ -163,7 +171,8 @@ class _Builder:
         return layer
 
     def shape(self, name: str) -> Optional[tuple]:
-        return self.prop.tensors.get(name, Tensor(None)).shape
+        tensor = self.prop.tensors.get(name)
+        return None if tensor is None else tensor.shape
 
     def is_data(self, name: str) -> bool:
         return bool(name) and name in self.views
@@ -231,7 +240,7 @@ class _Builder:
     # -- the pass -------------------------------------------------------
     def run(self) -> None:
         for node in self.prop.order:
-            data_in = [n for n in dict.fromkeys([*node.input, *implicit_inputs(node)]) if self.is_data(n)]
+            data_in = [n for n in self.prop.reads[id(node)] if n in self.views]
             if not data_in or node.op_type in ("Shape", "Size", "RandomNormalLike",
                                                "RandomUniformLike", "EyeLike"):
                 self.hidden += 1
@@ -1065,13 +1074,13 @@ def _framework_name(node_name: str, node: Optional[onnx.NodeProto], exporter: Ex
 
 def build(model: onnx.ModelProto, prop: Propagation, exporter: Exporter,
           data_inputs: list[str]) -> LayerGraph:
-    """Build the logical layer graph (a networkx DiGraph of layer ids)."""
+    """Build the logical layer graph (layer ids; ``LayerGraph.graph`` is its networkx view)."""
     builder = _Builder(model, prop, exporter, data_inputs)
     builder.run()
     outputs = builder.finish([o.name for o in model.graph.output])
     _fold_pads(builder.layers)
     assign_names(builder.layers, model, exporter)
-    graph = nx.DiGraph()
+    graph = Digraph()
     for layer in builder.layers.values():
         graph.add_node(layer.id)
         for src in layer.inputs:
@@ -1143,7 +1152,7 @@ def _compose(first, second):
     return second
 
 
-def _drop_identity(graph: nx.DiGraph, layers: dict) -> None:
+def _drop_identity(graph: Digraph, layers: dict) -> None:
     for layer in list(layers.values()):
         if layer.kind != "identity":
             continue

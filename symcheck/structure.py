@@ -20,10 +20,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Optional
 
-import networkx as nx
 import numpy as np
 
 from .dims import Dim, Expr
+from .digraph import Digraph
 from .layers import LayerGraph, Layer
 
 NOMINAL = 1024  # stands in for symbolic sizes when a ratio is needed
@@ -116,7 +116,7 @@ def choose_io(lg: LayerGraph) -> tuple[int, int, str]:
     spatial_inputs = [i for i in lg.inputs if len(layers[i].out_shape or ()) >= 3]
     inp = (spatial_inputs or lg.inputs)[0]
     in_shape = layers[inp].out_shape
-    reachable = nx.descendants(lg.graph, inp)
+    reachable = lg.dag.descendants(inp)
     candidates = [o for o in lg.outputs if o in reachable] or list(lg.outputs)
 
     def score(o):
@@ -140,21 +140,20 @@ STRUCTURAL = {"conv", "conv-transpose", "dense", "max-pool", "avg-pool", "lp-poo
               "concat", "add", "pad", "crop", "reshape"}
 
 
-def longest_path(graph: nx.DiGraph, source: int, target: int, layers: Optional[dict] = None) -> list:
+def longest_path(graph: Digraph, source: int, target: int, layers: Optional[dict] = None) -> list:
     """Longest source->target path in a DAG (iterative, linear time).
 
     With ``layers``, only structural layers (convs, transitions, merges) count,
     so a VAE's log-variance branch with its extra exp/scale ops does not
     outweigh the mean branch; ties go to the earlier-built predecessor.
     """
-    between = (nx.descendants(graph, source) | {source}) & (nx.ancestors(graph, target) | {target})
-    sub = graph.subgraph(between)
+    between = (graph.descendants(source) | {source}) & (graph.ancestors(target) | {target})
     best: dict = {source: (0, None)}
-    for node in nx.topological_sort(sub):
+    for node in graph.topological_sort(between):
         if node not in best:
             continue
         length = best[node][0]
-        for succ in sorted(sub.successors(node)):
+        for succ in sorted(graph.successors(node)):
             weight = 1 if layers is None or layers[succ].kind in STRUCTURAL else 0
             candidate = (length + weight, node)
             if succ not in best or best[succ][0] < candidate[0] or (
@@ -240,7 +239,7 @@ def spatial_of(layer: Layer) -> Optional[tuple]:
 def analyse_structure(lg: LayerGraph) -> Structure:
     layers = lg.layers
     inp, out, _ = choose_io(lg)
-    path = longest_path(lg.graph, inp, out, lg.layers)
+    path = longest_path(lg.dag, inp, out, lg.layers)
     steps: list[Step] = []
     level = 0
     prev = spatial_of(layers[path[0]])
@@ -334,10 +333,10 @@ def _bottleneck_size(lg: LayerGraph, steps: list, split: int) -> Optional[tuple]
 
 def _side_off_path(lg: LayerGraph, path: list, side: dict) -> None:
     """Layers off the main path take the side of their main-path ancestor."""
-    for lid in nx.topological_sort(lg.graph):
+    for lid in lg.dag.topological_sort():
         if lid in side or lid in path:
             continue
-        preds = [side[p] for p in lg.graph.predecessors(lid) if p in side]
+        preds = [side[p] for p in lg.dag.predecessors(lid) if p in side]
         if preds:
             side[lid] = "decoder" if "decoder" in preds else "encoder"
 
@@ -378,7 +377,7 @@ def _encoder_origin(lg: LayerGraph, st: Structure, lid: int) -> Optional[int]:
             if st.side.get(cur) == "encoder":
                 return cur
             continue
-        stack.extend(lg.graph.predecessors(cur))
+        stack.extend(lg.dag.predecessors(cur))
     return None
 
 
@@ -502,6 +501,10 @@ def evaluate_sizes(lg: LayerGraph, order: list, input_id: int, axis: int,
             out[lid] = np.full(n, NO_AXIS, dtype=np.int64)
             continue
         ins = [out[i] for i in layer.inputs if i in out]
+        transfer = layer.transfer[axis] if axis < len(layer.transfer) else None
+        if len(ins) == 1 and transfer == _IDENTITY:  # most layers: the input's sizes, as they are
+            out[lid] = ins[0]
+            continue
         spatial = [v for v in ins if not np.all(v == NO_AXIS)]
         if not layer.transfer and layer.kind != "output":
             result = np.full(n, NO_AXIS, dtype=np.int64)
@@ -516,7 +519,6 @@ def evaluate_sizes(lg: LayerGraph, order: list, input_id: int, axis: int,
         if len(spatial) > 1 and layer.kind in MERGE_KINDS:
             for v in spatial[1:]:
                 bad = bad | ((v != x) & (v >= 0) & (x >= 0))
-        transfer = layer.transfer[axis] if axis < len(layer.transfer) else None
         result = _apply_array(transfer, x, out, n)
         result = np.where(bad & (x != UNKNOWN), INVALID, result)
         result = np.where((x == UNKNOWN) & (result >= 0), UNKNOWN, result)
@@ -595,7 +597,7 @@ def _periodic(members: list, top: int) -> Optional[tuple]:
 
 def round_trip(lg: LayerGraph, st: Structure, axis: int, order: Optional[list] = None) -> RoundTrip:
     """Evaluate the transfer functions at every size up to a bound and find the pattern."""
-    order = order if order is not None else list(nx.topological_sort(lg.graph))
+    order = order if order is not None else lg.dag.topological_sort()
     factor = 1
     for s in st.downs:
         factor *= int(s.factor) if isinstance(s.factor, (int, float)) and s.factor and s.factor >= 1 else 2
@@ -628,7 +630,7 @@ def round_trips(lg: LayerGraph, st: Structure, spatial: int) -> list:
     Axes whose transfer functions agree on every layer (a square image through
     square kernels) share one evaluation.
     """
-    order = list(nx.topological_sort(lg.graph))
+    order = lg.dag.topological_sort()
     out: list = []
     seen: dict = {}
     for axis in range(spatial):

@@ -719,10 +719,8 @@ def _predicted(analysis, axis: int, size: int):
     if size in rt.examples:
         return rt.examples[size]
     from .structure import evaluate_axis
-    import networkx as nx
-
     st = analysis.structure
-    order = list(nx.topological_sort(analysis.layers.graph))
+    order = analysis.layers.dag.topological_sort()
     return evaluate_axis(analysis.layers, order, st.input_id, axis, size).get(st.output_id)
 
 
