@@ -371,7 +371,7 @@ def analyze_model(model: onnx.ModelProto, path: str, input_shapes: dict,
         if tensor.shape is not None:
             check_tensor_dims(f"input {name!r}", tensor.shape, tensor.dtype, data=True)
     prop = Propagation(model, inputs, opset)
-    check_computed(prop.order, prop.tensors)
+    largest = check_computed(prop.order, prop.tensors)
     lg = build(model, prop, exporter, [vi.name for vi in data_inputs])
     if not lg.outputs:
         raise SymcheckError("empty-model", "no graph output depends on the data input")
@@ -380,7 +380,6 @@ def analyze_model(model: onnx.ModelProto, path: str, input_shapes: dict,
     from .structure import choose_io
 
     _, _, choice = choose_io(lg)
-    largest = _largest_tensor_bytes(prop)
     analysis = Analysis(path=path, model=model, exporter=exporter, opset=opset, layers=lg,
                         structure=st, layout=describe_layout(lg.layers[st.input_id].out_axes),
                         choice=choice,
@@ -393,26 +392,6 @@ def analyze_model(model: onnx.ModelProto, path: str, input_shapes: dict,
         analysis.round_trips = round_trips(lg, st, max(spatial, 0))
     analysis.findings = run_rules(analysis, select=select, ignore=ignore)
     return analysis
-
-
-def _largest_tensor_bytes(prop: Propagation) -> int:
-    """Bytes of the largest tensor with a fully static shape that a node produces.
-
-    Python ints, so a ConstantOfShape or Expand asking for terabytes is a big
-    number, not an overflow; verification refuses such runs up front.
-    """
-    from .load import _ITEMSIZE
-
-    largest = 0
-    for node in prop.order:
-        for name in node.output:
-            tensor = prop.tensors.get(name)
-            if tensor is None or tensor.shape is None:
-                continue
-            if all(isinstance(d, int) and d >= 0 for d in tensor.shape):
-                size = math.prod(tensor.shape) * _ITEMSIZE.get(tensor.dtype, 4)
-                largest = max(largest, size)
-    return largest
 
 
 def _display_symbols(analysis: Analysis, symbols: dict) -> dict:

@@ -12,6 +12,7 @@ import os
 import re
 import stat
 from dataclasses import dataclass
+from typing import Callable, Union
 
 import onnx
 from google.protobuf.descriptor import FieldDescriptor
@@ -150,7 +151,7 @@ def check_model(model: onnx.ModelProto) -> None:
                 f"ai.onnx opset {entry.version} is not between 1 and {newest}, the newest the "
                 f"installed onnx {onnx.__version__} defines")
     for init in model.graph.initializer:
-        check_tensor_dims(f"initializer {init.name!r}", tuple(init.dims), init.data_type)
+        check_tensor_dims(lambda: f"initializer {init.name!r}", tuple(init.dims), init.data_type)
 
 
 def _check_strings(model: onnx.ModelProto) -> None:
@@ -165,6 +166,8 @@ def _check_strings(model: onnx.ModelProto) -> None:
     stack = [model]
     while stack:
         msg = stack.pop()
+        if isinstance(msg, onnx.NodeProto) and _plain_node_is_text(msg):
+            continue
         if isinstance(msg, onnx.TensorProto):  # weights: only the name is text we use
             if isinstance(msg.name, bytes):
                 raise SymcheckError("not-onnx", "not an ONNX model (a TensorProto field 'name' "
@@ -182,17 +185,46 @@ def _check_strings(model: onnx.ModelProto) -> None:
                                                 f"{field.name!r} is not UTF-8 text)")
 
 
+_PLAIN_ATTRIBUTES = {onnx.AttributeProto.FLOAT, onnx.AttributeProto.INT, onnx.AttributeProto.FLOATS,
+                     onnx.AttributeProto.INTS, onnx.AttributeProto.STRING, onnx.AttributeProto.STRINGS}
+
+
+def _plain_node_is_text(node: onnx.NodeProto) -> bool:
+    """True when a node without subgraphs, tensors or metadata has only text in its
+    string fields; False sends it to the generic walk (which names the bad field).
+
+    The generic walk costs ``ListFields`` per message; this is the same check
+    for the fields an ordinary node has, several times faster.
+    """
+    if not (type(node.name) is str and type(node.op_type) is str and type(node.domain) is str):
+        return False
+    if node.doc_string or getattr(node, "overload", "") or len(node.metadata_props):
+        return False
+    for names in (node.input, node.output):
+        for name in names:
+            if type(name) is not str:
+                return False
+    for attr in node.attribute:
+        if attr.type not in _PLAIN_ATTRIBUTES or type(attr.name) is not str \
+                or attr.ref_attr_name or attr.doc_string:
+            return False
+    return True
+
+
 def _is_repeated(field) -> bool:
     if hasattr(field, "is_repeated"):
         return field.is_repeated
     return field.label == FieldDescriptor.LABEL_REPEATED  # protobuf < 5
 
 
-def check_tensor_dims(label: str, dims, elem_type: int = 0, data: bool = False) -> None:
+def check_tensor_dims(label: Union[str, Callable[[], str]], dims, elem_type: int = 0,
+                      data: bool = False) -> int:
     """Raise ``bad-dims`` for a negative dim (for data tensors, also a zero dim) and
     ``too-large-dims`` when the known dims hold 2^63 bytes or more.
 
     Symbolic dims (anything not an int) are skipped: they are at least 1.
+    ``label`` names the tensor in the error (a callable is called only then).
+    Returns the bytes the known dims hold.
 
     >>> check_tensor_dims("input 'x'", (1, 1, 2**62, 2**62), TensorProto.FLOAT)
     Traceback (most recent call last):
@@ -203,15 +235,20 @@ def check_tensor_dims(label: str, dims, elem_type: int = 0, data: bool = False) 
     for d in known:
         if d < 0 or (data and d == 0):
             shown = "×".join(str(x) if isinstance(x, int) else "?" for x in dims)
-            raise SymcheckError("bad-dims", f"{label} has dims {_short(shown)}: a dim of {d} "
+            raise SymcheckError("bad-dims", f"{_text(label)} has dims {_short(shown)}: a dim of {d} "
                                             f"{'is negative' if d < 0 else 'leaves no data'}")
     count = math.prod(known)
     itemsize = _ITEMSIZE.get(elem_type, 4)
     if count * itemsize > MAX_TENSOR_BYTES:
         raise SymcheckError(
             "too-large-dims",
-            f"{label} would hold {_magnitude(count)} elements of {itemsize} bytes (2^63 bytes or "
+            f"{_text(label)} would hold {_magnitude(count)} elements of {itemsize} bytes (2^63 bytes or "
             "more): no runtime can address it")
+    return count * itemsize
+
+
+def _text(label: Union[str, Callable[[], str]]) -> str:
+    return label if isinstance(label, str) else label()
 
 
 def _magnitude(n: int) -> str:
@@ -288,18 +325,26 @@ def keras_layer_names(scopes: list[str]) -> dict[str, str]:
     return stripped
 
 
-def check_computed(nodes, tensors: dict) -> None:
+def check_computed(nodes, tensors: dict) -> int:
     """:func:`check_tensor_dims` on every node output shape propagation computed.
 
     ``nodes`` in order, ``tensors`` name -> object with ``shape`` and ``dtype``;
-    the first offender is named with the node that writes it.
+    the first offender is named with the node that writes it. Returns the
+    bytes of the largest output whose shape is fully static (Python ints, so a
+    ConstantOfShape asking for terabytes is a big number, not an overflow).
     """
+    largest = 0
     for node in nodes:
         for out in node.output:
             tensor = tensors.get(out) if out else None
-            if tensor is not None and tensor.shape is not None:
-                check_tensor_dims(f"tensor {_short(out, 60)!r} (output of {node.op_type} node "
-                                  f"{_short(node.name, 60)!r})", tensor.shape, tensor.dtype)
+            if tensor is None or tensor.shape is None:
+                continue
+            size = check_tensor_dims(
+                lambda: f"tensor {_short(out, 60)!r} (output of {node.op_type} node {_short(node.name, 60)!r})",
+                tensor.shape, tensor.dtype)
+            if size > largest and all(type(d) is int for d in tensor.shape):
+                largest = size
+    return largest
 
 
 def check_layer_sizes(layers) -> None:

@@ -49,18 +49,31 @@ class Tensor:
 UNKNOWN = Tensor(None)
 
 
+_A = onnx.AttributeProto
+#: The common attribute types, read directly (``onnx.helper.get_attribute_value``
+#: is generic and several times slower).
+_PLAIN_READERS = {
+    _A.INT: lambda a: a.i,
+    _A.INTS: lambda a: list(a.ints),
+    _A.FLOAT: lambda a: a.f,
+    _A.FLOATS: lambda a: list(a.floats),
+    _A.STRING: lambda a: a.s.decode("utf-8", "replace"),
+    _A.TENSOR: lambda a: a.t,
+    _A.GRAPH: lambda a: None,
+    _A.GRAPHS: lambda a: None,
+}
+
+
 def attributes(node: onnx.NodeProto) -> dict:
+    """A node's attributes as Python values; strings decoded, subgraphs as None."""
     out = {}
     for attr in node.attribute:
-        if attr.type == onnx.AttributeProto.TENSOR:
-            out[attr.name] = attr.t
-        elif attr.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
-            out[attr.name] = None
-        else:
-            out[attr.name] = onnx.helper.get_attribute_value(attr)
-    for key, value in list(out.items()):
-        if isinstance(value, bytes):
-            out[key] = value.decode("utf-8", "replace")
+        reader = _PLAIN_READERS.get(attr.type)
+        if reader is not None:
+            out[attr.name] = reader(attr)
+            continue
+        value = onnx.helper.get_attribute_value(attr)
+        out[attr.name] = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
     return out
 
 
@@ -77,17 +90,45 @@ def tensor_from_proto(proto: onnx.TensorProto, with_value: bool = True) -> Tenso
     shape arithmetic reads. Weight bytes are never touched.
     """
     shape = tuple(int(d) for d in proto.dims)
-    count = math.prod(shape)
+    return Tensor(shape, proto.data_type, _decode(proto, shape) if with_value else None)
+
+
+def _decode(proto: onnx.TensorProto, shape: tuple) -> Optional[list]:
     limit = MAX_VALUE_ELEMENTS if proto.data_type in _INT_TYPES else MAX_FLOAT_VALUES
-    value = None
-    if with_value and count <= limit and not proto.external_data:
-        try:
-            value = numpy_helper.to_array(proto).reshape(-1).tolist()
-        except Exception:  # unusual dtypes: shape is enough
-            value = None
-        if value is not None and proto.data_type == TensorProto.BOOL:
-            value = [int(v) for v in value]
-    return Tensor(shape, proto.data_type, value)
+    if math.prod(shape) > limit or proto.external_data:
+        return None
+    try:
+        value = numpy_helper.to_array(proto).reshape(-1).tolist()
+    except Exception:  # unusual dtypes: shape is enough
+        return None
+    if proto.data_type == TensorProto.BOOL:
+        value = [int(v) for v in value]
+    return value
+
+
+class _Initializer(Tensor):
+    """An initializer's :class:`Tensor` whose values are decoded on first read.
+
+    A U-Net has thousands of small float initializers (BatchNorm scales,
+    biases) that no shape computation reads; decoding them all cost a fifth of
+    the analysis.
+    """
+
+    def __init__(self, proto: onnx.TensorProto) -> None:  # pylint: disable=super-init-not-called
+        self.shape = tuple(int(d) for d in proto.dims)
+        self.dtype = proto.data_type
+        self._proto: Optional[onnx.TensorProto] = proto
+
+    @property
+    def value(self) -> Optional[list]:
+        if self._proto is not None:
+            self._value = _decode(self._proto, tuple(self._proto.dims))
+            self._proto = None
+        return self._value
+
+    @value.setter
+    def value(self, value: Optional[list]) -> None:
+        self._value, self._proto = value, None
 
 
 def _numel(shape: Optional[tuple]) -> Optional[int]:
@@ -919,8 +960,12 @@ def _random(node, attrs, inputs, ctx):
 
 # ---------------------------------------------------------------------------
 
-def topological_nodes(graph: onnx.GraphProto, available: set[str]) -> list[onnx.NodeProto]:
+def topological_nodes(graph: onnx.GraphProto, available: set[str],
+                      reads: Optional[dict] = None) -> list[onnx.NodeProto]:
     """Nodes in dependency order, file order kept where it already is one.
+
+    ``reads``, when given, is filled with ``id(node)`` -> the tensors the node
+    reads (inputs, then its subgraphs' outer-scope reads; no repeats, no empty names).
 
     Iterative (a 5,000-node chain is fine). Raises ``SymcheckError('cycle')``
     naming nodes on a cycle and ``SymcheckError('undefined-tensor')`` for an
@@ -928,12 +973,13 @@ def topological_nodes(graph: onnx.GraphProto, available: set[str]) -> list[onnx.
     """
     import heapq
 
+    nodes = list(graph.node)  # one wrapper per node: ``id(node)`` keys stay valid
     producer: dict[str, int] = {}
-    for i, node in enumerate(graph.node):
+    for i, node in enumerate(nodes):
         for out in node.output:
             if out:
                 if out in producer or out in available:
-                    first = (f"node {_label(graph.node[producer[out]])}" if out in producer
+                    first = (f"node {_label(nodes[producer[out]])}" if out in producer
                              else "a graph input or initializer")
                     raise SymcheckError(
                         "duplicate-tensor",
@@ -943,11 +989,16 @@ def topological_nodes(graph: onnx.GraphProto, available: set[str]) -> list[onnx.
         if out.name and out.name not in producer and out.name not in available:
             raise SymcheckError("undefined-tensor",
                                 f"graph output {_label_name(out.name)} is produced by no node")
-    waiting = [0] * len(graph.node)
+    waiting = [0] * len(nodes)
     consumers: dict[int, list[int]] = {}
-    for i, node in enumerate(graph.node):
-        for name in dict.fromkeys([*node.input, *implicit_inputs(node)]):
-            if not name or name in available:
+    for i, node in enumerate(nodes):
+        names = list(dict.fromkeys([*node.input, *implicit_inputs(node)] if node.op_type in _SUBGRAPH_OPS
+                                   or node.domain not in ("", "ai.onnx") else node.input))
+        names = [name for name in names if name]
+        if reads is not None:
+            reads[id(node)] = names
+        for name in names:
+            if name in available:
                 continue
             if name not in producer:
                 raise SymcheckError(
@@ -960,13 +1011,13 @@ def topological_nodes(graph: onnx.GraphProto, available: set[str]) -> list[onnx.
     order = []
     while heap:
         i = heapq.heappop(heap)
-        order.append(graph.node[i])
+        order.append(nodes[i])
         for j in consumers.get(i, ()):
             waiting[j] -= 1
             if waiting[j] == 0:
                 heapq.heappush(heap, j)
-    if len(order) != len(graph.node):
-        stuck = [_label(graph.node[i]) for i, w in enumerate(waiting) if w][:5]
+    if len(order) != len(nodes):
+        stuck = [_label(nodes[i]) for i, w in enumerate(waiting) if w][:5]
         raise SymcheckError("cycle", f"the graph has a cycle through {', '.join(stuck)}")
     return order
 
@@ -984,6 +1035,10 @@ def _label(node: onnx.NodeProto) -> str:
 def _short_list(values) -> str:
     text = str(list(values))
     return text if len(text) <= 60 else text[:59] + "…"
+
+
+#: Standard ops with subgraph attributes; nodes of other domains are checked too.
+_SUBGRAPH_OPS = {"If", "Loop", "Scan", "SequenceMap"}
 
 
 def implicit_inputs(node: onnx.NodeProto) -> list:
@@ -1063,12 +1118,13 @@ class Propagation:
         self.unknown_ops: set[str] = set()
         graph = model.graph
         for init in graph.initializer:
-            self.tensors[init.name] = tensor_from_proto(init)
+            self.tensors[init.name] = _Initializer(init)
         self.tensors.update(inputs)
         self.declared = value_info_shapes(graph, self.fresh)
         self._inferred: Optional[dict[str, Tensor]] = None
         available = set(self.tensors)
-        self.order = topological_nodes(graph, available)
+        self.reads: dict[int, list[str]] = {}
+        self.order = topological_nodes(graph, available, self.reads)
         self._produced_at: dict[str, int] = {}
         self._attrs: dict[int, dict] = {}
         ctx = Context(opset, self.fresh)
@@ -1123,8 +1179,8 @@ class Propagation:
         skip says ``floor(H/8)`` where the decoder says ``2*floor(H/16)``; the
         decoder (computed last) is the path the ladder follows.
         """
-        if out.shape is None:
-            return out
+        if out.shape is None or not any(isinstance(d, Expr) for d in out.shape):
+            return out  # only symbolic dims are replaced
         ranked = sorted(((self._produced_at.get(name, -1), t) for name, t in zip(node.input, ins)
                          if t is not None and t.shape is not None and len(t.shape) == len(out.shape)
                          and t.value is None), key=lambda item: item[0])
