@@ -486,7 +486,8 @@ def summary_line(summary: dict) -> str:
                    "round-trips and one that does not].")
 @click.option("--max-memory", default="2G", show_default=True, metavar="SIZE",
               callback=_memory_option,
-              help="Refuse to verify when the estimated memory is above this (512M, 2G).")
+              help="Refuse to verify when the estimated memory is above this (512M, 2G); "
+                   "also caps the onnxruntime process.")
 @click.option("--verify-timeout", type=click.FloatRange(min=0, min_open=True),
               default=DEFAULT_TIMEOUT, show_default=True, metavar="SECONDS",
               help="Stop verification after this many seconds.")

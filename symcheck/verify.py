@@ -23,8 +23,12 @@ The run is bounded before and while it happens:
   output gets a reorder node and session creation grows superlinearly), a
   fixed thread count.
 
-Not yet done: an OS memory limit (rlimit) inside the child, which belongs
-in :func:`_start_child`.
+* memory while running: the child caps its own address space
+  (``RLIMIT_AS``) at its start-up mappings plus :func:`memory_budget`, so a
+  tensor the estimate could not see (sized from input values, or grown by a
+  loop) fails to allocate instead of exhausting the machine;
+* loops: a Loop whose constant trip count times its body's nodes exceeds
+  :data:`MAX_LOOP_STEPS` is refused before anything runs.
 
 ``attach(analysis, verification)`` stores the result on the analysis and adds
 an SC901 error finding per disagreement. A model that onnxruntime cannot load
@@ -484,6 +488,72 @@ def estimate_bytes(analysis, run: _Run) -> int:
     return max(total, hidden) + weight_bytes(analysis.model)
 
 
+#: Refuse a run whose constant Loop trip counts times their bodies' node
+#: counts exceed this many node executions: at onnxruntime's per-node cost
+#: (microseconds at best) it cannot end within any sensible --verify-timeout.
+MAX_LOOP_STEPS = 10**8
+
+
+def loop_steps(graph: onnx.GraphProto) -> tuple:
+    """(node executions one run needs, the Loop that dominates them or None).
+
+    A Loop counts its body's steps times its trip count when the trip count is
+    a constant (an initializer or Constant of this graph or an enclosing one);
+    an unknown count, a while-loop and a Scan count one pass (the timeout
+    bounds those). If counts its larger branch. Python integers, so a 2^62
+    trip count is a number, not an overflow. Recursion only follows subgraph
+    nesting, which protobuf itself stops at 100 levels.
+    """
+    return _graph_steps(graph, {})
+
+
+def _constants(graph: onnx.GraphProto, outer: dict) -> dict:
+    known = dict(outer)
+    for init in graph.initializer:
+        if init.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32) and math.prod(init.dims) == 1:
+            known[init.name] = init
+    for node in graph.node:
+        if node.op_type == "Constant" and node.output:
+            for attr in node.attribute:
+                if attr.name == "value" and attr.type == onnx.AttributeProto.TENSOR \
+                        and math.prod(attr.t.dims) == 1:
+                    known[node.output[0]] = attr.t
+    return known
+
+
+def _trip_count(name: str, known: dict) -> Optional[int]:
+    proto = known.get(name) if name else None
+    if proto is None or proto.data_location == onnx.TensorProto.EXTERNAL:
+        return None
+    try:
+        value = int(onnx.numpy_helper.to_array(proto).reshape(-1)[0])
+    except (ValueError, TypeError, IndexError):
+        return None
+    return max(value, 0)
+
+
+def _graph_steps(graph: onnx.GraphProto, outer: dict) -> tuple:
+    known = _constants(graph, outer)
+    total, worst, worst_steps = 0, None, 0
+    for node in graph.node:
+        bodies = [a.g for a in node.attribute if a.type == onnx.AttributeProto.GRAPH]
+        bodies += [g for a in node.attribute if a.type == onnx.AttributeProto.GRAPHS for g in a.graphs]
+        if not bodies:
+            total += 1
+            continue
+        inner = [_graph_steps(body, known) for body in bodies]
+        steps, culprit = max(inner, key=lambda item: item[0])
+        if node.op_type == "Loop":
+            trips = _trip_count(node.input[0] if node.input else "", known)
+            steps *= 1 if trips is None else trips
+            if trips is not None:
+                culprit = node
+        total += 1 + steps
+        if culprit is not None and steps > worst_steps:
+            worst, worst_steps = culprit, steps
+    return total, worst
+
+
 # ---------------------------------------------------------------------------
 # The child process
 
@@ -634,6 +704,34 @@ def _last_line(data: bytes) -> str:
     return text if len(text) <= 300 else text[:299] + "…"
 
 
+#: Address space the child may map beyond --max-memory and the model's own
+#: copies: thread stacks and malloc arenas reserve far more than they touch.
+ADDRESS_SLACK = 1024**3
+
+
+def _quoted(name: str, limit: int = 60) -> str:
+    return repr(name if len(name) <= limit else name[:limit - 1] + "…")
+
+
+def _count_text(n: Optional[int]) -> str:
+    """A count for a message: ``1,000,000``, or ``2^62`` / ``about 2^70`` when long."""
+    if n is None:
+        return "an unknown number of"
+    if n < 10**12:
+        return f"{n:,}"
+    if n & (n - 1) == 0:
+        return f"2^{n.bit_length() - 1}"
+    digits = str(n)
+    return f"{'' if digits.rstrip('0') == '1' else 'about '}10^{len(digits) - 1}"
+
+
+def memory_budget(max_memory: int, model_bytes: int) -> int:
+    """Bytes the child may map past its start-up size: the activations and weights
+    allowed by ``max_memory``, the model's bytes twice (the serialized copy and
+    onnxruntime's), and :data:`ADDRESS_SLACK`."""
+    return max_memory + 2 * model_bytes + ADDRESS_SLACK
+
+
 def run_child(payload: bytes, timeout: float) -> dict:
     """Run the child on ``payload``; its reply, or :class:`_Stop` on timeout or crash."""
     try:
@@ -769,6 +867,10 @@ def _status(records: dict) -> tuple:
     expected_fail = {rt.size for rt in records["round_trips"] if "invalid" in rt.predicted}
     for run in records["runs"]:
         if run.error and run.size not in expected_fail:
+            if "Failed to allocate memory" in run.error:
+                return "refused", (f"onnxruntime ran out of the memory limit at input "
+                                   f"{_dims_text(run.input_shape)} (--max-memory plus slack): "
+                                   f"{run.error}")
             return "failed", f"onnxruntime failed at input {_dims_text(run.input_shape)}: {run.error}"
     if any(not c.ok for c in records["layers"]) or any(
             rt.held is False for rt in records["round_trips"]):
@@ -800,10 +902,17 @@ def verify(analysis, sizes: Optional[Sequence[int]] = None, max_memory: int = DE
             raise _Stop("refused", f"running at input {_dims_text(worst.input_shape)} needs about "
                                    f"{memory_text(estimate)} for activations and weights, over "
                                    f"--max-memory {memory_text(max_memory)}")
+        steps, loop = loop_steps(analysis.model.graph)
+        if steps > MAX_LOOP_STEPS and loop is not None:
+            trips = _trip_count(loop.input[0], _constants(analysis.model.graph, {}))
+            raise _Stop("refused", f"Loop node {_quoted(loop.name or loop.op_type)} runs "
+                                   f"{_count_text(trips)} times: {_count_text(steps)} node "
+                                   f"runs in all, over the {_count_text(MAX_LOOP_STEPS)} that can "
+                                   "finish; it was not started")
         outputs = _exposed(analysis)
-        request = {"outputs": outputs, "runs": [r.feeds for r in runs], "seed": SEED,
-                   "threads": threads}
         model = _inline_external_data(analysis.model, analysis.path)
+        request = {"outputs": outputs, "runs": [r.feeds for r in runs], "seed": SEED,
+                   "threads": threads, "memory_budget": memory_budget(max_memory, model.ByteSize())}
         reply = run_child(_payload(model, request, outputs), timeout)
         if reply.get("error"):
             raise _Stop("failed", "onnxruntime cannot load the model: "

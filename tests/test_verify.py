@@ -10,6 +10,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import onnx
@@ -118,8 +119,9 @@ def bad_reshape_model():
                   [_weight(4, 1, 3, 3), numpy_helper.from_array(np.array([1, 4, 7, 7], np.int64), "s")])
 
 
-def loop_bomb_model():
-    """A Loop with 10^15 iterations whose result the output needs: runs until killed."""
+def loop_bomb_model(trips: Optional[int] = 10**15):
+    """A Loop with ``trips`` iterations whose result the output needs (None: a
+    while-loop whose condition never turns false, which no count predicts)."""
     body = helper.make_graph(
         [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
          helper.make_node("Add", ["v_in", "one"], ["v_out"])], "body",
@@ -130,9 +132,11 @@ def loop_bomb_model():
          helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [1])],
         [numpy_helper.from_array(np.array([1.0], np.float32), "one")])
     nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
-             helper.make_node("Loop", ["trips", "cond", "v0"], ["v"], body=body, name="loop"),
+             helper.make_node("Loop", ["trips" if trips is not None else "", "cond", "v0"], ["v"],
+                              body=body, name="loop"),
              helper.make_node("Add", ["c", "v"], ["y"], name="add")]
-    inits = [_weight(4, 1, 3, 3), numpy_helper.from_array(np.array(10**15, np.int64), "trips"),
+    counts = [] if trips is None else [numpy_helper.from_array(np.array(trips, np.int64), "trips")]
+    inits = [_weight(4, 1, 3, 3), *counts,
              numpy_helper.from_array(np.array(True), "cond"),
              numpy_helper.from_array(np.array([0.0], np.float32), "v0")]
     return _model(nodes, [_x(1, 1, 8, 8)], [_y()], inits)
@@ -308,8 +312,67 @@ def test_model_that_fails_when_run_is_a_verification_error(tmp_path):
     assert "\n" not in line and "onnxruntime_src" not in line
 
 
+def test_loop_with_a_constant_trip_count_is_refused_before_it_runs():
+    a = symcheck.analyze(loop_bomb_model(10**15))
+    start = time.monotonic()
+    result = verify(a, timeout=30)
+    assert time.monotonic() - start < 1
+    assert result.status == "refused"
+    assert result.reason == ("Loop node 'loop' runs 10^15 times: about 10^15 node runs in all, over "
+                             "the 100,000,000 that can finish; it was not started")
+
+
+def test_loop_with_a_small_trip_count_is_verified():
+    result = verify(symcheck.analyze(loop_bomb_model(3)))
+    assert result.status == "verified", result.reason
+    assert [c.layer for c in result.layers] == ["conv"] and result.layers[0].ok
+    assert [run.error for run in result.runs] == [""]
+
+
+def test_loop_steps_multiply_through_nested_loops():
+    from symcheck.verify import loop_steps
+
+    inner = loop_bomb_model(1000).graph.node[1]  # a Loop of 1,000 runs of a 2-node body
+    outer_body = helper.make_graph([inner], "outer_body",
+                                   [helper.make_tensor_value_info("j", TensorProto.INT64, []),
+                                    helper.make_tensor_value_info("c_in", TensorProto.BOOL, [])],
+                                   [helper.make_tensor_value_info("c_in", TensorProto.BOOL, [])])
+    graph = helper.make_graph(
+        [helper.make_node("Constant", [], ["n"], value=numpy_helper.from_array(np.array(500, np.int64))),
+         helper.make_node("Loop", ["n", "", ""], [], body=outer_body, name="outer")],
+        "g", [], [], [numpy_helper.from_array(np.array(1000, np.int64), "trips")])
+    steps, culprit = loop_steps(graph)
+    assert steps == 2 + 500 * (1 + 1000 * 2)  # Constant + Loop, then 500 × (inner Loop + 1,000 × 2)
+    assert culprit.name == "outer"
+
+
+def test_allocation_past_the_memory_limit_fails_inside_the_child():
+    """A tensor sized from input values (no estimate can see it) asks for 8 GB; the
+    child's address-space cap makes the allocation fail instead of the machine swap."""
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("ReduceMax", ["x"], ["m"], keepdims=0, name="max"),
+             helper.make_node("Abs", ["m"], ["a"]), helper.make_node("Add", ["a", "one"], ["a1"]),
+             helper.make_node("Mul", ["a1", "big"], ["b"]),
+             helper.make_node("Cast", ["b"], ["n"], to=TensorProto.INT64),
+             helper.make_node("Unsqueeze", ["n", "axes"], ["shape"]),
+             helper.make_node("ConstantOfShape", ["shape"], ["bomb"], name="bomb",
+                              value=numpy_helper.from_array(np.array([1.0], np.float32))),
+             helper.make_node("ReduceSum", ["bomb"], ["s"], keepdims=0),
+             helper.make_node("Add", ["c", "s"], ["y"], name="add")]
+    inits = [_weight(4, 1, 3, 3), numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+             numpy_helper.from_array(np.array(2e9, np.float32), "big"),
+             numpy_helper.from_array(np.array([0], np.int64), "axes")]
+    a = symcheck.analyze(_model(nodes, [_x(1, 1, 8, 8)], [_y()], inits))
+    assert a.largest_tensor_bytes < 10**6  # invisible to the estimate
+    result = verify(a, max_memory=64 * 1024**2)
+    assert result.status == "refused"
+    assert result.reason.startswith("onnxruntime ran out of the memory limit at input 1×1×8×8 "
+                                    "(--max-memory plus slack): ")
+    assert "Failed to allocate memory" in result.reason
+
+
 def test_hanging_model_is_stopped_by_the_timeout_and_no_child_is_left():
-    a = symcheck.analyze(loop_bomb_model())
+    a = symcheck.analyze(loop_bomb_model(None))
     before = children()  # other tests' helpers (torch compile workers) may live on
     start = time.monotonic()
     result = verify(a, timeout=1.5)
