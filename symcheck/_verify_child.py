@@ -7,7 +7,10 @@ the child's standard streams:
 * stdin: one line of JSON (the *request*), then the serialized model bytes
   until end of file. The request holds ``outputs`` (tensor names to fetch),
   ``runs`` (each a mapping of input name to ``{"shape": [...], "dtype":
-  "float32"}``), ``seed``, ``threads`` and ``memory_budget``.
+  "float32"}``), ``seed``, ``threads``, ``memory_budget`` and ``external``:
+  weights the parent validated and opened, each ``{"name", "fd", "offset",
+  "length", "dtype", "dims"}``; the descriptor is inherited, mapped read-only
+  and the weight handed to onnxruntime with ``add_external_initializers``.
 * stdout: one JSON document, ``{"onnxruntime": VERSION, "error": null or
   "load: ...", "runs": [{"shapes": {name: [dims] or null}, "error": null or
   "..."}]}``. Anything native code prints to stdout goes to stderr instead.
@@ -29,6 +32,7 @@ import json
 import os
 import re
 import sys
+from typing import Sequence
 
 
 _ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
@@ -53,8 +57,27 @@ def _feed(spec: dict, rng, np):
     return np.zeros(shape, dtype=dtype)
 
 
-def _session(model: bytes, threads: int):
+def _external(entries: list, ort, np) -> tuple:
+    """(names, OrtValues) of the external weights, read from the inherited descriptors."""
+    import mmap
+
+    maps: dict = {}
+    names, values = [], []
+    for entry in entries:
+        fd = int(entry["fd"])
+        if fd not in maps:
+            maps[fd] = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        dtype = np.dtype(entry["dtype"])
+        array = np.frombuffer(maps[fd], dtype=dtype, count=int(entry["length"]) // dtype.itemsize,
+                              offset=int(entry["offset"])).reshape(entry["dims"])
+        names.append(entry["name"])
+        values.append(ort.OrtValue.ortvalue_from_numpy(array))
+    return names, values
+
+
+def _session(model: bytes, threads: int, external: Sequence = ()):
     """A CPU session with graph optimisation off and a fixed thread count."""
+    import numpy as np
     import onnxruntime as ort
 
     ort.set_default_logger_severity(3)
@@ -65,6 +88,9 @@ def _session(model: bytes, threads: int):
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if external:
+        names, values = _external(list(external), ort, np)
+        options.add_external_initializers(names, values)
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
@@ -80,7 +106,7 @@ def serve(request: dict, model: bytes) -> dict:
 
     reply: dict = {"onnxruntime": ort.__version__, "error": None, "runs": []}
     try:
-        session = _session(model, int(request.get("threads", 1)))
+        session = _session(model, int(request.get("threads", 1)), request.get("external") or [])
     except Exception as exc:  # onnxruntime's own errors: an invalid or unsupported model
         reply["error"] = f"load: {_first_line(exc)}"
         return reply

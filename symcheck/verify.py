@@ -15,8 +15,9 @@ The run is bounded before and while it happens:
   and the weights are estimated with Python integers; above ``max_memory``
   the run is refused without starting;
 * external data: every location is validated and the bytes are read by
-  symcheck and inlined (:func:`_inline_external_data`); onnxruntime never
-  gets a path;
+  handed to the child as open descriptors (:func:`_external_weights`),
+  which gives them to onnxruntime as initializers; onnxruntime never gets a
+  path;
 * time: the child runs in its own process group and is killed with it after
   ``timeout`` seconds;
 * onnxruntime: CPU provider, graph optimisation off (with it on, every marked
@@ -568,81 +569,131 @@ def _exposed(analysis) -> list:
     return list(dict.fromkeys(names))
 
 
-MAX_INLINE_BYTES = 2 * 1024**3 - 1  # protobuf's limit for the model handed to the child
+_NUMPY_TYPES = {onnx.TensorProto.FLOAT: "<f4", onnx.TensorProto.DOUBLE: "<f8", onnx.TensorProto.FLOAT16: "<f2",
+                onnx.TensorProto.INT8: "i1", onnx.TensorProto.INT16: "<i2", onnx.TensorProto.INT32: "<i4",
+                onnx.TensorProto.INT64: "<i8", onnx.TensorProto.UINT8: "u1", onnx.TensorProto.UINT16: "<u2",
+                onnx.TensorProto.UINT32: "<u4", onnx.TensorProto.UINT64: "<u8", onnx.TensorProto.BOOL: "?"}
 
 
-def _inline_external_data(model: onnx.ModelProto, path: str) -> onnx.ModelProto:
-    """A copy of ``model`` whose external weights are read by symcheck and inlined.
+@dataclass
+class ExternalWeights:
+    """External initializers handed to the child as open, validated file descriptors.
 
-    Every location is validated first, and anything unsafe is refused: an
-    absolute path or one with ``..``, a symlink in any component, a file that
-    is not regular or has more than one hard link, an offset or length past the
-    end. The file is opened with ``O_NOFOLLOW``. onnxruntime never sees a path.
-    The model without external data is returned as it is.
+    ``model`` is a copy whose external locations are placeholders (so
+    onnxruntime never gets a path); ``entries`` say where each weight is
+    (``{"name", "fd", "offset", "length", "dtype", "dims"}``); ``fds`` are
+    closed by :meth:`close` once the child has finished.
+    """
+
+    model: onnx.ModelProto
+    entries: list = field(default_factory=list)
+    fds: list = field(default_factory=list)
+
+    def close(self) -> None:
+        for fd in self.fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.fds.clear()
+
+
+def _external_weights(model: onnx.ModelProto, path: str) -> ExternalWeights:
+    """Validate every external-data location of ``model`` and open it for the child.
+
+    Anything unsafe is refused: an absolute path or one with ``..``, a symlink
+    in any component, a file that is not regular or has more than one hard
+    link, an offset or length past the end. Files are opened with
+    ``O_NOFOLLOW`` and checked through the open descriptor. The child maps
+    the descriptors and gives the weights to onnxruntime with
+    ``SessionOptions.add_external_initializers``: no path reaches onnxruntime,
+    the weights are never copied through a pipe, and the 2 GB protobuf limit
+    does not apply to them. A model without external data is returned as it is.
     """
     external = [init for init in model.graph.initializer
                 if init.data_location == onnx.TensorProto.EXTERNAL]
     if not external:
-        return model
+        return ExternalWeights(model)
     folder = os.path.dirname(os.path.abspath(path)) if path and not path.startswith("<") else None
     if folder is None:
         raise _Stop("refused", "the weights are external data and the model was not read from a "
                                "file, so there is no folder to read them from")
     copy = onnx.ModelProto()
-    copy.CopyFrom(model)
-    total = 0
-    for init in copy.graph.initializer:
-        if init.data_location != onnx.TensorProto.EXTERNAL:
-            continue
-        info = {entry.key: entry.value for entry in init.external_data}
-        data = _read_external(folder, info.get("location", ""), info)
-        total += len(data)
-        if total > MAX_INLINE_BYTES:
-            raise _Stop("refused", "the external weights exceed 2 GB, more than can be handed to "
-                                   "onnxruntime as bytes")
-        del init.external_data[:]
-        init.data_location = onnx.TensorProto.DEFAULT
-        init.raw_data = data
-    return copy
+    copy.CopyFrom(model)  # small: the weights are elsewhere
+    weights = ExternalWeights(copy)
+    opened: dict = {}  # location -> (fd, size)
+    try:
+        for index, init in enumerate(i for i in copy.graph.initializer
+                                     if i.data_location == onnx.TensorProto.EXTERNAL):
+            info = {entry.key: entry.value for entry in init.external_data}
+            location = info.get("location", "")
+            if location not in opened:
+                opened[location] = _open_external(folder, location)
+                weights.fds.append(opened[location][0])
+            fd, size = opened[location]
+            offset, length = _extent(location, info, size)
+            dtype = _NUMPY_TYPES.get(init.data_type)
+            count = math.prod(init.dims)
+            if dtype is None:
+                raise _Stop("refused", f"external weights of type "
+                                       f"{onnx.TensorProto.DataType.Name(init.data_type)} cannot be "
+                                       "handed to onnxruntime")
+            if count * np.dtype(dtype).itemsize != length:
+                raise _Stop("refused", f"unsafe external data {location[:80]!r}: initializer "
+                                       f"{init.name[:80]!r} declares {count:,} elements but "
+                                       f"{length:,} bytes")
+            weights.entries.append({"name": init.name, "fd": fd, "offset": offset, "length": length,
+                                    "dtype": dtype, "dims": [int(d) for d in init.dims]})
+            for entry in init.external_data:  # onnxruntime gets no path, not even a real name
+                if entry.key == "location":
+                    entry.value = f"symcheck-provided-{index}"
+    except BaseException:
+        weights.close()
+        raise
+    return weights
 
 
-def _read_external(folder: str, location: str, info: dict) -> bytes:
-    def unsafe(why: str) -> _Stop:
-        return _Stop("refused", f"unsafe external data {location[:80]!r}: {why}")
+def _unsafe(location: str, why: str) -> _Stop:
+    return _Stop("refused", f"unsafe external data {location[:80]!r}: {why}")
 
+
+def _open_external(folder: str, location: str) -> tuple:
+    """(descriptor, size) of a validated external-data file below ``folder``."""
     if not location or "\0" in location or os.path.isabs(location):
-        raise unsafe("not a relative path")
+        raise _unsafe(location, "not a relative path")
     parts = os.path.normpath(location).split(os.sep)
     if ".." in parts or parts == ["."]:
-        raise unsafe("it leaves the model's folder")
+        raise _unsafe(location, "it leaves the model's folder")
     current = folder
     for part in parts:  # no symlink anywhere below the model's folder
         current = os.path.join(current, part)
         if os.path.islink(current):
-            raise unsafe("a symlink in the path")
+            raise _unsafe(location, "a symlink in the path")
     try:
         fd = os.open(current, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
-        raise unsafe(exc.strerror or "cannot be opened") from None
+        raise _unsafe(location, exc.strerror or "cannot be opened") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise unsafe("not a regular file")
+            raise _unsafe(location, "not a regular file")
         if st.st_nlink != 1:
-            raise unsafe("a hard link")
-        try:
-            offset = int(info.get("offset", 0))
-            length = int(info["length"]) if "length" in info else st.st_size - offset
-        except ValueError:
-            raise unsafe("offset or length is not a number") from None
-        if offset < 0 or length < 0 or offset + length > st.st_size:
-            raise unsafe("offset or length past the end of the file")
-        data = os.pread(fd, length, offset)
-    finally:
+            raise _unsafe(location, "a hard link")
+    except BaseException:
         os.close(fd)
-    if len(data) != length:
-        raise unsafe("short read")
-    return data
+        raise
+    return fd, st.st_size
+
+
+def _extent(location: str, info: dict, size: int) -> tuple:
+    try:
+        offset = int(info.get("offset", 0))
+        length = int(info["length"]) if "length" in info else size - offset
+    except ValueError:
+        raise _unsafe(location, "offset or length is not a number") from None
+    if offset < 0 or length < 0 or offset + length > size:
+        raise _unsafe(location, "offset or length past the end of the file")
+    return offset, length
 
 
 def _payload(model: onnx.ModelProto, request: dict, outputs: list) -> bytes:
@@ -667,11 +718,12 @@ def _payload(model: onnx.ModelProto, request: dict, outputs: list) -> bytes:
     return b"".join([header, body, extra.SerializeToString()])
 
 
-def _start_child() -> subprocess.Popen:
-    """The onnxruntime child, in a process group of its own so a kill takes all of it."""
+def _start_child(fds: Sequence[int] = ()) -> subprocess.Popen:
+    """The onnxruntime child, in a process group of its own so a kill takes all of it;
+    ``fds`` (validated external-data files) stay open in it under the same numbers."""
     return subprocess.Popen([sys.executable, str(CHILD_SCRIPT)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+                            start_new_session=True, pass_fds=tuple(fds))
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -732,10 +784,11 @@ def memory_budget(max_memory: int, model_bytes: int) -> int:
     return max_memory + 2 * model_bytes + ADDRESS_SLACK
 
 
-def run_child(payload: bytes, timeout: float) -> dict:
-    """Run the child on ``payload``; its reply, or :class:`_Stop` on timeout or crash."""
+def run_child(payload: bytes, timeout: float, fds: Sequence[int] = ()) -> dict:
+    """Run the child on ``payload`` (passing it ``fds``); its reply, or :class:`_Stop` on
+    timeout or crash."""
     try:
-        proc = _start_child()
+        proc = _start_child(fds)
     except OSError as exc:
         raise _Stop("failed", f"cannot start the onnxruntime process ({exc})") from None
     try:
@@ -910,10 +963,16 @@ def verify(analysis, sizes: Optional[Sequence[int]] = None, max_memory: int = DE
                                    f"runs in all, over the {_count_text(MAX_LOOP_STEPS)} that can "
                                    "finish; it was not started")
         outputs = _exposed(analysis)
-        model = _inline_external_data(analysis.model, analysis.path)
-        request = {"outputs": outputs, "runs": [r.feeds for r in runs], "seed": SEED,
-                   "threads": threads, "memory_budget": memory_budget(max_memory, model.ByteSize())}
-        reply = run_child(_payload(model, request, outputs), timeout)
+        weights = _external_weights(analysis.model, analysis.path)
+        try:
+            model = weights.model
+            request = {"outputs": outputs, "runs": [r.feeds for r in runs], "seed": SEED,
+                       "threads": threads, "external": weights.entries,
+                       "memory_budget": memory_budget(max_memory, model.ByteSize() + sum(
+                           e["length"] for e in weights.entries))}
+            reply = run_child(_payload(model, request, outputs), timeout, weights.fds)
+        finally:
+            weights.close()
         if reply.get("error"):
             raise _Stop("failed", "onnxruntime cannot load the model: "
                         + reply["error"].removeprefix("load: "))

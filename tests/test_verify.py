@@ -545,3 +545,57 @@ def test_external_data_is_validated_then_verified(tmp_path):
     past_end.mkdir()
     result = verify(symcheck.analyze(_external_model(past_end, "weights.bin", offset=str(1 << 40))))
     assert result.status == "refused" and "past the end" in result.reason
+
+
+def test_external_weights_reach_the_child_as_descriptors_not_paths(tmp_path):
+    from symcheck.verify import _external_weights
+
+    good = _external_model(tmp_path, "weights.bin")
+    a = symcheck.analyze(good)
+    weights = _external_weights(a.model, a.path)
+    try:
+        (entry,) = weights.entries
+        assert (entry["name"], entry["offset"], entry["dtype"], entry["dims"]) == ("conv_1_W", 0, "<f4",
+                                                                                  [8, 1, 3, 3])
+        assert entry["length"] == 8 * 9 * 4 and os.fstat(entry["fd"]).st_size == 8 * 9 * 4
+        (init,) = [i for i in weights.model.graph.initializer if i.name == "conv_1_W"]
+        locations = [e.value for e in init.external_data if e.key == "location"]
+        assert locations == ["symcheck-provided-0"]  # no path reaches onnxruntime
+        assert "weights.bin" not in weights.model.SerializeToString().decode("latin-1")
+        assert [e.value for e in next(i for i in a.model.graph.initializer if i.name == "conv_1_W")
+                .external_data if e.key == "location"] == ["weights.bin"]  # the analysed model is untouched
+    finally:
+        weights.close()
+    assert weights.fds == []
+    short = tmp_path / "short"
+    short.mkdir()
+    result = verify(symcheck.analyze(_external_model(short, "weights.bin", length="8")))
+    assert result.status == "refused"
+    assert result.reason == ("unsafe external data 'weights.bin': initializer 'conv_1_W' declares 72 "
+                             "elements but 8 bytes")
+
+
+@pytest.mark.slow
+def test_external_weights_over_2_gb_are_verified(tmp_path):
+    """Past protobuf's 2 GB limit: the weights never go through the serialized model."""
+    import onnx
+
+    columns = 70_000_000  # 8 × 7e7 float32 = 2.24 GB
+    path = tmp_path / "weights.bin"
+    with open(path, "wb") as f:
+        f.truncate(8 * columns * 4)  # zeros, written sparsely
+    init = onnx.TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[8, columns],
+                            data_location=onnx.TensorProto.EXTERNAL)
+    for key, value in {"location": "weights.bin", "offset": "0", "length": str(8 * columns * 4)}.items():
+        entry = init.external_data.add()
+        entry.key, entry.value = key, value
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="dense")], "big",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, columns])],
+                              [init])
+    model_path = tmp_path / "big.onnx"
+    model_path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+                           .SerializeToString())
+    result = verify(symcheck.analyze(str(model_path)), max_memory=8 * 1024**3, timeout=300)
+    assert result.status == "verified", result.reason
+    assert [(c.layer, c.actual) for c in result.layers] == [("dense", (1, columns))]
