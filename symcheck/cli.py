@@ -168,6 +168,7 @@ class Outcome:
     text: str = ""
     html: str = ""
     findings: tuple = ()
+    encoded: Optional[str] = None  # the record as JSON text (json.encode_record), when full
 
 
 def brief_record(a) -> dict:
@@ -202,7 +203,8 @@ def check_file(task: Task) -> Outcome:
         return Outcome(task.path, None, record,
                        text_render.render(analysis) if task.text else "",
                        html_render.render(analysis) if task.html else "",
-                       tuple(analysis.findings))
+                       tuple(analysis.findings),
+                       json_render.encode_record(record) if task.full else None)
     except SymcheckError as err:
         return Outcome(task.path, (err.code, err.reason))
     except Exception as exc:  # a bug: say so in one line, keep going
@@ -234,7 +236,19 @@ def _init_worker() -> None:
 
 
 def _mp_context():
-    """forkserver (workers fork from a server that imported symcheck once), else spawn."""
+    """How worker processes start: ``fork`` where it is safe, else forkserver, else spawn.
+
+    fork (Linux, and only while this process has one thread: forking a
+    threaded process can copy a held lock) starts a worker in milliseconds
+    with symcheck already imported; a forkserver first spends a whole
+    start-up (~0.4 s) importing it, which on 200 small files was longer than
+    the work itself. macOS has fork but its system libraries are not fork-safe.
+    """
+    import threading
+
+    if sys.platform.startswith("linux") and threading.active_count() == 1 \
+            and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["symcheck.cli"])
@@ -587,7 +601,7 @@ def _render(fmt: str, outcomes: list, records: list, errors: list, texts: list) 
     if fmt == "json":
         from .render import json as json_render
 
-        return json_render.render_many(records, errors)
+        return json_render.render_many(records, errors, [o.encoded for o in outcomes])
     if fmt == "sarif":
         from .render import sarif
 
