@@ -1,0 +1,37 @@
+"""render_many splices pre-encoded file records; the document must equal a plain json.dumps."""
+
+import json
+import random
+import string
+
+import pytest
+
+from symcheck.errors import SymcheckError
+from symcheck.paths import sort_key
+from symcheck.render import json as json_render
+
+
+def _value(rng: random.Random, depth: int = 0):
+    roll = rng.random()
+    if depth > 3 or roll < 0.3:
+        return rng.choice([1, 2.5, None, True, 'a\nb"\u202e', "é", [], {}])
+    if roll < 0.6:
+        return [_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    return {rng.choice(string.ascii_letters): _value(rng, depth + 1) for _ in range(rng.randint(0, 3))}
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_spliced_document_equals_json_dumps(seed):
+    rng = random.Random(seed)
+    records = [{"file": f"m{rng.randint(0, 99)}/x{i}.onnx", "counts": {"error": 0, "warning": 1},
+                "data": _value(rng)} for i in range(rng.randint(0, 4))]
+    errors = [("z.onnx", SymcheckError("not-onnx", "bad\n\0"))] if rng.random() < 0.5 else []
+    files = sorted(records, key=lambda d: sort_key(d["file"]))
+    expected = json.dumps({"schema": "symcheck-report", "schema_version": json_render.SCHEMA_VERSION,
+                           "symcheck_version": json_render.__version__, "files": files,
+                           "errors": [{"file": p, "code": e.code, "reason": e.reason} for p, e in errors],
+                           "summary": json_render.summary(files, errors)},
+                          indent=2, ensure_ascii=False) + "\n"
+    assert json_render.render_many(records, errors) == expected
+    encoded = [json_render.encode_record(r) for r in records]
+    assert json_render.render_many(records, errors, encoded) == expected
