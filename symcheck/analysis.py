@@ -66,6 +66,9 @@ class Analysis:
     findings: list = field(default_factory=list)
     choice: str = ""  # why this input/output pair, when there was a choice
     largest_tensor_bytes: int = 0  # the largest fully static tensor any node produces
+    #: inline initializers read without their bytes (a large file): name -> (offset, length)
+    #: of the payload in the file; verification reads them from there
+    weights_in_file: dict = field(default_factory=dict)
     verification: Optional[Verification] = None
 
     # -- convenience views -------------------------------------------------
@@ -309,6 +312,7 @@ def analyze(source: ModelSource, input_shape: Optional[Sequence[int]] = None,
     from . import frontends
 
     pins = dict(input_shapes or {})
+    skipped: dict = {}  # large inline weights left in the file: {name: (offset, length)}
     if input_shape is not None:
         pins[""] = tuple(input_shape)
     if isinstance(source, onnx.ModelProto):
@@ -322,11 +326,13 @@ def analyze(source: ModelSource, input_shape: Optional[Sequence[int]] = None,
         model, path = frontends.keras_to_onnx(source), f"<{getattr(source, 'name', 'keras')}>"
     elif isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
-        model = read_model(path)
+        model = read_model(path, skipped=skipped)
     else:
         raise TypeError(f"cannot analyse a {type(source).__name__}: pass a path, bytes, "
                         "an onnx.ModelProto, a torch.nn.Module or a Keras model")
-    return analyze_model(model, path, pins, select, ignore)
+    analysis = analyze_model(model, path, pins, select, ignore)
+    analysis.weights_in_file = skipped
+    return analysis
 
 
 def analyze_model(model: onnx.ModelProto, path: str, input_shapes: dict,

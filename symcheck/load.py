@@ -12,7 +12,7 @@ import os
 import re
 import stat
 from dataclasses import dataclass
-from typing import Callable, Union
+from typing import Callable, Optional, Union
 
 import onnx
 from google.protobuf.descriptor import FieldDescriptor
@@ -47,7 +47,13 @@ class Exporter:
         return self.family == "keras"
 
 
-def read_model(path: str, max_bytes: int = MAX_FILE_BYTES) -> onnx.ModelProto:
+#: Files at least this large are read without their large inline weights when
+#: the caller asks for that (see :func:`read_model`).
+LEAN_READ_BYTES = 16 * 1024**2
+
+
+def read_model(path: str, max_bytes: int = MAX_FILE_BYTES,
+               skipped: Optional[dict] = None) -> onnx.ModelProto:
     """Parse ``path`` into a ModelProto or raise :class:`SymcheckError`.
 
     The path is ``stat``-ed first: directories, FIFOs, devices and sockets are
@@ -55,6 +61,15 @@ def read_model(path: str, max_bytes: int = MAX_FILE_BYTES) -> onnx.ModelProto:
     file is then opened non-blocking and checked again on the open descriptor
     (it may have been swapped meanwhile), and at most ``max_bytes`` are read.
     External data is never opened.
+
+    With ``skipped`` (a dict to fill), a file of :data:`LEAN_READ_BYTES` or
+    more is memory-mapped and parsed without the ``raw_data`` of its large
+    initializers (:func:`symcheck.wire.strip_weights`): their pages are never
+    read, and ``skipped`` receives ``{name: (offset, length)}`` of each payload
+    in the file. Those initializers keep their dims and type, so static
+    analysis is unchanged. (A file truncated by someone else while it is
+    mapped would end the process with SIGBUS; onnx.load has no such window but
+    holds the whole file twice.)
     """
     try:
         info = os.stat(path)
@@ -74,13 +89,38 @@ def read_model(path: str, max_bytes: int = MAX_FILE_BYTES) -> onnx.ModelProto:
         raise SymcheckError("unreadable", exc.strerror or str(exc)) from None
     try:
         with os.fdopen(fd, "rb") as handle:
-            _check_regular(os.fstat(handle.fileno()), max_bytes)
+            opened = os.fstat(handle.fileno())
+            _check_regular(opened, max_bytes)
+            if skipped is not None and opened.st_size >= LEAN_READ_BYTES:
+                lean = _read_lean(handle.fileno())
+                if lean is not None:
+                    skipped.update(lean[1])
+                    return parse_model(lean[0])
             data = handle.read(max_bytes + 1)
     except OSError as exc:
         raise SymcheckError("unreadable", exc.strerror or str(exc)) from None
     if len(data) > max_bytes:
         raise SymcheckError("too-large", f"the file grew past the {max_bytes:,}-byte limit while read")
     return parse_model(data)
+
+
+def _read_lean(fd: int) -> Optional[tuple]:
+    import mmap
+
+    from .wire import strip_weights
+
+    try:
+        mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return None
+    try:
+        view = memoryview(mapped)
+        try:
+            return strip_weights(view)
+        finally:
+            view.release()
+    finally:
+        mapped.close()
 
 
 def _check_regular(info: os.stat_result, max_bytes: int) -> None:

@@ -598,7 +598,7 @@ class ExternalWeights:
         self.fds.clear()
 
 
-def _external_weights(model: onnx.ModelProto, path: str) -> ExternalWeights:
+def _external_weights(model: onnx.ModelProto, path: str, in_file: Optional[dict] = None) -> ExternalWeights:
     """Validate every external-data location of ``model`` and open it for the child.
 
     Anything unsafe is refused: an absolute path or one with ``..``, a symlink
@@ -609,13 +609,17 @@ def _external_weights(model: onnx.ModelProto, path: str) -> ExternalWeights:
     ``SessionOptions.add_external_initializers``: no path reaches onnxruntime,
     the weights are never copied through a pipe, and the 2 GB protobuf limit
     does not apply to them. A model without external data is returned as it is.
+
+    ``in_file`` are inline initializers static analysis read without their
+    bytes (``Analysis.weights_in_file``, ``{name: (offset, length)}``): they
+    are served the same way, from the model file itself.
     """
     external = [init for init in model.graph.initializer
                 if init.data_location == onnx.TensorProto.EXTERNAL]
-    if not external:
+    if not external and not in_file:
         return ExternalWeights(model)
     folder = os.path.dirname(os.path.abspath(path)) if path and not path.startswith("<") else None
-    if folder is None:
+    if external and folder is None:
         raise _Stop("refused", "the weights are external data and the model was not read from a "
                                "file, so there is no folder to read them from")
     copy = onnx.ModelProto()
@@ -623,15 +627,26 @@ def _external_weights(model: onnx.ModelProto, path: str) -> ExternalWeights:
     weights = ExternalWeights(copy)
     opened: dict = {}  # location -> (fd, size)
     try:
-        for index, init in enumerate(i for i in copy.graph.initializer
-                                     if i.data_location == onnx.TensorProto.EXTERNAL):
-            info = {entry.key: entry.value for entry in init.external_data}
-            location = info.get("location", "")
-            if location not in opened:
-                opened[location] = _open_external(folder, location)
-                weights.fds.append(opened[location][0])
+        index = 0
+        for init in copy.graph.initializer:
+            if init.data_location == onnx.TensorProto.EXTERNAL:
+                info = {entry.key: entry.value for entry in init.external_data}
+                location = info.get("location", "")
+                if location not in opened:
+                    opened[location] = _open_external(str(folder), location)
+                    weights.fds.append(opened[location][0])
+            elif in_file and init.name in in_file:
+                location, info = "", {"offset": str(in_file[init.name][0]),
+                                      "length": str(in_file[init.name][1])}
+                if location not in opened:
+                    opened[location] = _open_model_file(path)
+                    weights.fds.append(opened[location][0])
+                init.data_location = onnx.TensorProto.EXTERNAL
+                init.external_data.add().key = "location"
+            else:
+                continue
             fd, size = opened[location]
-            offset, length = _extent(location, info, size)
+            offset, length = _extent(location or os.path.basename(path), info, size)
             dtype = _NUMPY_TYPES.get(init.data_type)
             count = math.prod(init.dims)
             if dtype is None:
@@ -647,10 +662,25 @@ def _external_weights(model: onnx.ModelProto, path: str) -> ExternalWeights:
             for entry in init.external_data:  # onnxruntime gets no path, not even a real name
                 if entry.key == "location":
                     entry.value = f"symcheck-provided-{index}"
+            index += 1
     except BaseException:
         weights.close()
         raise
     return weights
+
+
+def _open_model_file(path: str) -> tuple:
+    """(descriptor, size) of the model file itself, checked as when it was read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise _Stop("failed", f"cannot reopen the model file for its weights "
+                              f"({exc.strerror or exc})") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise _Stop("failed", "the model file is no longer a regular file")
+    return fd, st.st_size
 
 
 def _unsafe(location: str, why: str) -> _Stop:
@@ -963,7 +993,8 @@ def verify(analysis, sizes: Optional[Sequence[int]] = None, max_memory: int = DE
                                    f"runs in all, over the {_count_text(MAX_LOOP_STEPS)} that can "
                                    "finish; it was not started")
         outputs = _exposed(analysis)
-        weights = _external_weights(analysis.model, analysis.path)
+        weights = _external_weights(analysis.model, analysis.path,
+                                    getattr(analysis, "weights_in_file", None))
         try:
             model = weights.model
             request = {"outputs": outputs, "runs": [r.feeds for r in runs], "seed": SEED,

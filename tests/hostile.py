@@ -33,6 +33,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from symcheck.wire import encode_varint, length_delimited
+
 #: The canary file's text. Its appearance in any output means a file outside
 #: the model folder was read.
 CANARY_TEXT = "CANARY-7f3a9c2e-this-file-must-never-be-read"
@@ -188,20 +190,11 @@ def _with_external(model: onnx.ModelProto, init_name: str, location: str, offset
 # Raw protobuf encoding, for files protobuf itself refuses to build.
 
 def _varint(value: int) -> bytes:
-    out = bytearray()
-    value &= (1 << 64) - 1
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
+    return encode_varint(value & ((1 << 64) - 1))  # negative ints as protobuf writes them
 
 
 def _ld(field: int, payload: bytes) -> bytes:
-    return _varint(field << 3 | 2) + _varint(len(payload)) + payload
+    return length_delimited(field, payload)
 
 
 def _vf(field: int, value: int) -> bytes:
