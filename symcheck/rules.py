@@ -667,7 +667,7 @@ def _skip_mismatches(a: Analysis) -> list:
     for merge_id, origin in st.skips:
         merge = a.layer(merge_id)
         src = spatial_of(a.layer(origin))
-        main_inputs = [i for i in merge.inputs if i in st.path and st.side.get(i) == "decoder"]
+        main_inputs = [i for i in merge.inputs if i in st.on_path and st.side.get(i) == "decoder"]
         if not main_inputs:
             continue
         other = spatial_of(a.layer(main_inputs[0]))
@@ -675,7 +675,7 @@ def _skip_mismatches(a: Analysis) -> list:
             continue
         if env and [at(d, env) for d in src] == [at(d, env) for d in other]:
             continue  # equal at the sizes that round-trip
-        crops = [i for i in merge.inputs if i not in st.path and a.layer(i).kind in ("crop", "pad", "upsample")]
+        crops = [i for i in merge.inputs if i not in st.on_path and a.layer(i).kind in ("crop", "pad", "upsample")]
         level = st.level_of.get(merge_id)
         out.append((level if isinstance(level, int) else None, merge_id, origin, src, other,
                     crops[0] if crops else None))

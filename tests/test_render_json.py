@@ -35,3 +35,21 @@ def test_spliced_document_equals_json_dumps(seed):
     assert json_render.render_many(records, errors) == expected
     encoded = [json_render.encode_record(r) for r in records]
     assert json_render.render_many(records, errors, encoded) == expected
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_layers_are_one_compact_line_each(seed):
+    """Only the top-level ``layers`` list changes layout; the document means the same."""
+    rng = random.Random(seed)
+    layers = [{"name": f"l{i}\n\0\"layers\": \"\\u0000symcheck-layers\\u0000\"", "data": _value(rng)}
+              for i in range(rng.randint(1, 5))]
+    record = {"file": "a.onnx", "counts": {}, "input": {"name": "\0symcheck-layers\0"},
+              "layers": layers, "after": _value(rng)}
+    text = json_render.encode_record(record)
+    assert json.loads(text) == record
+    lines = text.splitlines()
+    start = lines.index('  "layers": [')
+    assert [json.loads(line.strip().rstrip(",")) for line in lines[start + 1:start + 1 + len(layers)]] == layers
+    assert lines[start + 1 + len(layers)] in ("  ],", "  ]")
+    document = json_render.render_many([record], [], [text])
+    assert json.loads(document)["files"] == [record]
