@@ -13,6 +13,7 @@ on stderr each).
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import shutil
@@ -179,10 +180,11 @@ def brief_record(a) -> dict:
 
 
 def check_file(task: Task) -> Outcome:
-    """Analyse (and verify) one file and render what the report needs; never raises."""
-    from .render import html as html_render
+    """Analyse (and verify) one file and render what the report needs; never raises.
+
+    Renderers are imported only when asked for (the HTML one brings jinja2).
+    """
     from .render import json as json_render
-    from .render import text as text_render
 
     try:
         source: object = task.path
@@ -201,8 +203,8 @@ def check_file(task: Task) -> Outcome:
                               max_memory=task.max_memory, timeout=task.timeout)
         record = json_render.analysis_dict(analysis) if task.full else brief_record(analysis)
         return Outcome(task.path, None, record,
-                       text_render.render(analysis) if task.text else "",
-                       html_render.render(analysis) if task.html else "",
+                       _render_text(analysis) if task.text else "",
+                       _render_html(analysis) if task.html else "",
                        tuple(analysis.findings),
                        json_render.encode_record(record) if task.full else None)
     except SymcheckError as err:
@@ -212,6 +214,18 @@ def check_file(task: Task) -> Outcome:
             traceback.print_exc()
         bug = internal_error(exc)
         return Outcome(task.path, (bug.code, bug.reason))
+
+
+def _render_text(analysis) -> str:
+    from .render import text
+
+    return text.render(analysis)
+
+
+def _render_html(analysis) -> str:
+    from .render import html
+
+    return html.render(analysis)
 
 
 def _died(task: Task) -> Outcome:
@@ -292,7 +306,12 @@ def _pool_run(func: Callable, items: list, jobs: int, done: Callable) -> Iterato
     size = max(1, min(8, len(items) // (workers * 4)))
     chunks = {start: items[start:start + size] for start in range(0, len(items), size)}
     suspects: list = []
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(), initializer=_init_worker)
+    context = _mp_context()
+    if context.get_start_method() == "fork":
+        # forked workers share the parent's pages copy-on-write; a frozen heap is
+        # never scanned by their garbage collector, so those pages stay shared
+        gc.freeze()
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker)
     try:
         futures = {pool.submit(_run_chunk, func, chunk): start for start, chunk in chunks.items()}
         pending = set(futures)
@@ -314,8 +333,10 @@ def _pool_run(func: Callable, items: list, jobs: int, done: Callable) -> Iterato
         for process in list(getattr(pool, "_processes", {}).values()):
             process.terminate()
         pool.shutdown(wait=False, cancel_futures=True)
+        gc.unfreeze()
         raise
     pool.shutdown(wait=True)
+    gc.unfreeze()
     if not suspects:
         return
     workers_start = isinstance(_one_process(_ping, None), int)
@@ -535,12 +556,14 @@ def check(paths: tuple, fmt: str, output: Optional[str], html_path: Optional[str
     total = len(expansion.files) + len(expansion.errors)
     if fmt == "html" and total > 1:
         raise click.UsageError("--format html writes one page; use --html DIR for several models")
-    from .render import html as html_render
+    html_dir = False
+    if html_path:
+        from .render import html as html_render
 
-    try:
-        html_dir = html_render.html_is_directory(html_path, total) if html_path else False
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+        try:
+            html_dir = html_render.html_is_directory(html_path, total)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
 
     tasks = [Task(path, tuple(selected), tuple(ignored + cfg.ignores_for(path)),
                   pins or tuple(cfg.input_shapes_for(path).items()), run_verify,
