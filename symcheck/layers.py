@@ -146,8 +146,7 @@ class _Builder:
         self.layers: dict[int, Layer] = {}
         self.views: dict[str, View] = {}
         self.consumers: dict[str, int] = {}
-        self.constants = {i.name for i in model.graph.initializer}
-        self.init_dims = {i.name: tuple(i.dims) for i in model.graph.initializer}
+        self.constants = prop.initializers
         self.hidden = 0
         for node in model.graph.node:
             for name in node.input:

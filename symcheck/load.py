@@ -48,8 +48,11 @@ class Exporter:
 
 
 #: Files at least this large are read without their large inline weights when
-#: the caller asks for that (see :func:`read_model`).
-LEAN_READ_BYTES = 16 * 1024**2
+#: the caller asks for that (see :func:`read_model`). The wire-format walk costs
+#: a few microseconds per graph field in Python where protobuf copies bytes at
+#: over 1 GB/s: below this size a plain parse is as fast (a 10k-node U-Net with
+#: 17 MB of small weights: 20 ms parsed, 150 ms walked).
+LEAN_READ_BYTES = 64 * 1024**2
 
 
 def read_model(path: str, max_bytes: int = MAX_FILE_BYTES,
@@ -191,7 +194,10 @@ def check_model(model: onnx.ModelProto) -> None:
                 f"ai.onnx opset {entry.version} is not between 1 and {newest}, the newest the "
                 f"installed onnx {onnx.__version__} defines")
     for init in model.graph.initializer:
-        check_tensor_dims(lambda: f"initializer {init.name!r}", tuple(init.dims), init.data_type)
+        dims = init.dims
+        if dims and min(dims) >= 0 and math.prod(dims) < 2**40:
+            continue  # the usual weight: nothing to refuse
+        check_tensor_dims(lambda: f"initializer {init.name!r}", tuple(dims), init.data_type)
 
 
 def _check_strings(model: onnx.ModelProto) -> None:

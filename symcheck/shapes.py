@@ -200,6 +200,8 @@ def _broadcast(shapes: Sequence[Optional[tuple]]) -> Optional[tuple]:
     known = [s for s in shapes if s is not None]
     if len(known) != len(shapes):
         return None
+    if all(s == known[0] for s in known):  # the common case: a residual Add of equal shapes
+        return tuple(known[0])
     rank = max(len(s) for s in known)
     out = []
     for axis in range(rank):
@@ -1119,6 +1121,7 @@ class Propagation:
         graph = model.graph
         for init in graph.initializer:
             self.tensors[init.name] = _Initializer(init)
+        self.initializers = set(self.tensors)  # names of the graph's initializers
         self.tensors.update(inputs)
         self.declared = value_info_shapes(graph, self.fresh)
         self._inferred: Optional[dict[str, Tensor]] = None

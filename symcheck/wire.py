@@ -136,7 +136,8 @@ def strip_weights(buf) -> Optional[tuple]:
         graph = bytearray()
         for number, wire, field_start, payload, after in _fields(buf, graph_start, graph_end):
             tensor = _strip_tensor(buf, payload, after, skipped) \
-                if number == _GRAPH_INITIALIZER and wire == 2 else None
+                if number == _GRAPH_INITIALIZER and wire == 2 and after - payload >= MIN_SKIPPED_BYTES \
+                else None  # a smaller tensor cannot hold a large raw_data
             if tensor is None:
                 graph += buf[field_start:after]
             else:
