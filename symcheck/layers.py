@@ -39,7 +39,7 @@ from .digraph import Digraph
 from .dims import Dim, Expr, ceildiv, floordiv
 from .load import Exporter, keras_layer_names
 from .errors import SymcheckError
-from .shapes import (Propagation, Tensor, attributes, pool_out, same_pads,
+from .shapes import (Node, Propagation, Tensor, attributes, pool_out, same_pads,
                      scale_dim, transposed_size)
 
 LEARNED_KINDS = {"conv", "conv-transpose", "dense"}
@@ -246,7 +246,7 @@ class _Builder:
                 continue
             self.visit(node, data_in)
 
-    def visit(self, node: onnx.NodeProto, data_in: list[str]) -> None:
+    def visit(self, node: Node, data_in: list[str]) -> None:
         op = node.op_type
         attrs = self.prop.attrs(node)
         if op in ("Conv", "ConvTranspose", "ConvInteger", "QLinearConv"):

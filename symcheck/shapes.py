@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 import onnx
@@ -64,7 +64,7 @@ _PLAIN_READERS = {
 }
 
 
-def attributes(node: onnx.NodeProto) -> dict:
+def attributes(node: "AnyNode") -> dict:
     """A node's attributes as Python values; strings decoded, subgraphs as None."""
     out = {}
     for attr in node.attribute:
@@ -301,7 +301,7 @@ def scale_dim(size: Dim, scale: float) -> Optional[Dim]:
 # ---------------------------------------------------------------------------
 # Op rules. Each takes (node, attrs, inputs, ctx) and returns output Tensors.
 
-Rule = Callable[[onnx.NodeProto, dict, list, "Context"], list]
+Rule = Callable[[Any, dict, list, "Context"], list]  # node: a Node (or NodeProto)
 _RULES: dict[str, Rule] = {}
 
 
@@ -962,8 +962,36 @@ def _random(node, attrs, inputs, ctx):
 
 # ---------------------------------------------------------------------------
 
+class Node:
+    """A graph node's fields, read from protobuf once.
+
+    Every pass reads a node's op type, name, inputs and outputs several times;
+    each protobuf access builds new Python objects. Duck-typed like
+    ``onnx.NodeProto`` for those fields and ``attribute``; ``proto`` is the
+    message itself.
+    """
+
+    __slots__ = ("proto", "op_type", "domain", "name", "input", "output")
+
+    def __init__(self, proto: onnx.NodeProto) -> None:
+        self.proto = proto
+        self.op_type: str = proto.op_type
+        self.domain: str = proto.domain
+        self.name: str = proto.name
+        self.input: tuple = tuple(proto.input)
+        self.output: tuple = tuple(proto.output)
+
+    @property
+    def attribute(self):
+        return self.proto.attribute
+
+
+#: A protobuf node or its :class:`Node` view.
+AnyNode = Union[onnx.NodeProto, Node]
+
+
 def topological_nodes(graph: onnx.GraphProto, available: set[str],
-                      reads: Optional[dict] = None) -> list[onnx.NodeProto]:
+                      reads: Optional[dict] = None) -> list[Node]:
     """Nodes in dependency order, file order kept where it already is one.
 
     ``reads``, when given, is filled with ``id(node)`` -> the tensors the node
@@ -975,7 +1003,7 @@ def topological_nodes(graph: onnx.GraphProto, available: set[str],
     """
     import heapq
 
-    nodes = list(graph.node)  # one wrapper per node: ``id(node)`` keys stay valid
+    nodes = [Node(proto) for proto in graph.node]  # kept alive: ``id(node)`` keys stay valid
     producer: dict[str, int] = {}
     for i, node in enumerate(nodes):
         for out in node.output:
@@ -1030,7 +1058,7 @@ def _label_name(name: str, limit: int = 60) -> str:
     return repr(text)
 
 
-def _label(node: onnx.NodeProto) -> str:
+def _label(node: "AnyNode") -> str:
     return _label_name(node.name or node.op_type)
 
 
@@ -1043,7 +1071,7 @@ def _short_list(values) -> str:
 _SUBGRAPH_OPS = {"If", "Loop", "Scan", "SequenceMap"}
 
 
-def implicit_inputs(node: onnx.NodeProto) -> list:
+def implicit_inputs(node: "AnyNode") -> list:
     """Outer-scope tensors a node's subgraphs read (If/Loop/Scan bodies), in order.
 
     Walks nested subgraphs with a stack (no recursion). Names defined anywhere
@@ -1140,7 +1168,7 @@ class Propagation:
         self._counter += 1
         return Expr.symbol(f"?{stem}{self._counter}")
 
-    def _run(self, node: onnx.NodeProto, ctx: Context) -> None:
+    def _run(self, node: Node, ctx: Context) -> None:
         ins = [self.tensors.get(name, UNKNOWN) if name else None for name in node.input]
         rule = _RULES.get(node.op_type) if node.domain in ("", "ai.onnx") else None
         outs: Optional[list] = None
@@ -1167,7 +1195,7 @@ class Propagation:
                     tensor = Tensor(merged, tensor.dtype or fb.dtype, tensor.value)
             self.tensors[name] = tensor
 
-    def attrs(self, node: onnx.NodeProto) -> dict:
+    def attrs(self, node: "AnyNode") -> dict:
         """A node's attributes as Python values, parsed once per node."""
         key = id(node)
         found = self._attrs.get(key)
@@ -1175,7 +1203,7 @@ class Propagation:
             found = self._attrs[key] = attributes(node)
         return found
 
-    def _follow_newest(self, node: onnx.NodeProto, ins: list, out: Tensor) -> Tensor:
+    def _follow_newest(self, node: Node, ins: list, out: Tensor) -> Tensor:
         """Symbolic dims of a join follow its most recently computed input.
 
         The inputs of a Concat/Add agree at run time, but symbolically a U-Net's
