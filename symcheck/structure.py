@@ -502,7 +502,9 @@ def evaluate_sizes(lg: LayerGraph, order: list, input_id: int, axis: int,
             continue
         ins = [out[i] for i in layer.inputs if i in out]
         transfer = layer.transfer[axis] if axis < len(layer.transfer) else None
-        if len(ins) == 1 and transfer == _IDENTITY:  # most layers: the input's sizes, as they are
+        if ins and transfer == _IDENTITY and all(v is ins[0] for v in ins):
+            # most layers, and residual merges of two paths that kept the same sizes:
+            # the input's sizes, as they are
             out[lid] = ins[0]
             continue
         spatial = [v for v in ins if not np.all(v == NO_AXIS)]
