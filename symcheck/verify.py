@@ -502,8 +502,8 @@ def loop_steps(graph: onnx.GraphProto) -> tuple:
     a constant (an initializer or Constant of this graph or an enclosing one);
     an unknown count, a while-loop and a Scan count one pass (the timeout
     bounds those). If counts its larger branch. Python integers, so a 2^62
-    trip count is a number, not an overflow. Recursion only follows subgraph
-    nesting, which protobuf itself stops at 100 levels.
+    trip count is a number, not an overflow. Iterative (an explicit stack of
+    subgraphs), like every graph walk in symcheck.
     """
     return _graph_steps(graph, {})
 
@@ -533,26 +533,59 @@ def _trip_count(name: str, known: dict) -> Optional[int]:
     return max(value, 0)
 
 
+class _Frame:
+    """One graph being counted by :func:`loop_steps`, and the node waiting for its bodies."""
+
+    __slots__ = ("nodes", "known", "index", "total", "worst", "worst_steps", "node", "bodies", "done")
+
+    def __init__(self, graph: onnx.GraphProto, outer: dict) -> None:
+        self.nodes = list(graph.node)
+        self.known = _constants(graph, outer)
+        self.index = 0
+        self.total = 0
+        self.worst = None
+        self.worst_steps = 0
+        self.node = None  # a node whose subgraphs are being counted
+        self.bodies: list = []
+        self.done: list = []  # (steps, culprit) of those counted so far
+
+
 def _graph_steps(graph: onnx.GraphProto, outer: dict) -> tuple:
-    known = _constants(graph, outer)
-    total, worst, worst_steps = 0, None, 0
-    for node in graph.node:
+    """:func:`loop_steps` with an explicit stack: one frame per subgraph being counted."""
+    stack = [_Frame(graph, outer)]
+    while True:
+        frame = stack[-1]
+        if frame.node is not None:
+            if len(frame.done) < len(frame.bodies):
+                stack.append(_Frame(frame.bodies[len(frame.done)], frame.known))
+                continue
+            steps, culprit = max(frame.done, key=lambda item: item[0])
+            node = frame.node
+            if node.op_type == "Loop":
+                trips = _trip_count(node.input[0] if node.input else "", frame.known)
+                steps *= 1 if trips is None else trips
+                if trips is not None:
+                    culprit = node
+            frame.total += 1 + steps
+            if culprit is not None and steps > frame.worst_steps:
+                frame.worst, frame.worst_steps = culprit, steps
+            frame.node, frame.bodies, frame.done = None, [], []
+            frame.index += 1
+            continue
+        if frame.index == len(frame.nodes):
+            stack.pop()
+            if not stack:
+                return frame.total, frame.worst
+            stack[-1].done.append((frame.total, frame.worst))
+            continue
+        node = frame.nodes[frame.index]
         bodies = [a.g for a in node.attribute if a.type == onnx.AttributeProto.GRAPH]
         bodies += [g for a in node.attribute if a.type == onnx.AttributeProto.GRAPHS for g in a.graphs]
-        if not bodies:
-            total += 1
-            continue
-        inner = [_graph_steps(body, known) for body in bodies]
-        steps, culprit = max(inner, key=lambda item: item[0])
-        if node.op_type == "Loop":
-            trips = _trip_count(node.input[0] if node.input else "", known)
-            steps *= 1 if trips is None else trips
-            if trips is not None:
-                culprit = node
-        total += 1 + steps
-        if culprit is not None and steps > worst_steps:
-            worst, worst_steps = culprit, steps
-    return total, worst
+        if bodies:
+            frame.node, frame.bodies = node, bodies
+        else:
+            frame.total += 1
+            frame.index += 1
 
 
 # ---------------------------------------------------------------------------

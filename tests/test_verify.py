@@ -344,6 +344,15 @@ def test_loop_steps_multiply_through_nested_loops():
     steps, culprit = loop_steps(graph)
     assert steps == 2 + 500 * (1 + 1000 * 2)  # Constant + Loop, then 500 × (inner Loop + 1,000 × 2)
     assert culprit.name == "outer"
+    # an If counts its larger branch, through 25 levels of nesting (protobuf allows ~30)
+    branch = helper.make_graph([inner], "big", [], [])
+    for depth in range(25):
+        small = helper.make_graph([helper.make_node("Identity", ["a"], ["b"])], f"small{depth}", [], [])
+        branch = helper.make_graph([helper.make_node("If", ["c"], [], then_branch=small, else_branch=branch,
+                                                     name=f"if{depth}")], f"level{depth}", [], [])
+    branch.initializer.extend(graph.initializer)  # the inner Loop's trip count, in scope
+    steps, culprit = loop_steps(branch)
+    assert steps == 25 + 1 + 1000 * 2 and culprit.name == "loop"
 
 
 def test_allocation_past_the_memory_limit_fails_inside_the_child():
