@@ -212,8 +212,6 @@ def _check_strings(model: onnx.ModelProto) -> None:
     stack = [model]
     while stack:
         msg = stack.pop()
-        if isinstance(msg, onnx.NodeProto) and _plain_node_is_text(msg):
-            continue
         if isinstance(msg, onnx.TensorProto):  # weights: only the name is text we use
             if isinstance(msg.name, bytes):
                 raise SymcheckError("not-onnx", "not an ONNX model (a TensorProto field 'name' "
@@ -222,7 +220,15 @@ def _check_strings(model: onnx.ModelProto) -> None:
         for field, value in msg.ListFields():
             repeated = _is_repeated(field)
             if field.type == message:
-                if repeated:
+                if repeated and field.message_type.name == "NodeProto":
+                    # the bulk of a graph: ordinary nodes are checked here, not stacked
+                    stack.extend(node for node in value if not _plain_node_is_text(node))
+                elif repeated and field.message_type.name == "TensorProto":
+                    for tensor in value:  # weights: only the name is text we use
+                        if type(tensor.name) is not str:
+                            raise SymcheckError("not-onnx", "not an ONNX model (a TensorProto field "
+                                                            "'name' is not UTF-8 text)")
+                elif repeated:
                     stack.extend(value)
                 else:
                     stack.append(value)
