@@ -184,3 +184,39 @@ def test_cli_builds_a_model_from_a_factory(tmp_path, monkeypatch):
     assert bad.exit_code == 2 and "error[bad-factory]: mymodels:NOT_A_MODEL:" in bad.stderr
     absent = CliRunner().invoke(check, ["nosuchmodule:make", "--input-shape", "1x1x28x28", "-j", "1"])
     assert absent.exit_code == 2 and "ModuleNotFoundError" in absent.stderr
+
+
+def test_garbage_collector_is_paused_only_during_analysis():
+    import gc
+
+    seen = []
+    import symcheck.analysis as module
+
+    original = module.analyze_model
+
+    def spy(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return original(*args, **kwargs)
+
+    module.analyze_model = spy
+    try:
+        assert gc.isenabled()
+        symcheck.analyze(sample("keras_cae.onnx"))
+        assert seen == [False] and gc.isenabled()
+        def refuses(*args, **kwargs):
+            assert not gc.isenabled()
+            raise symcheck.SymcheckError("cycle", "the graph has a cycle")
+
+        module.analyze_model = refuses
+        with pytest.raises(symcheck.SymcheckError):
+            symcheck.analyze(sample("keras_cae.onnx"))
+        assert gc.isenabled()  # restored when the analysis raises
+        module.analyze_model = spy
+        gc.disable()
+        try:
+            symcheck.analyze(sample("keras_cae.onnx"))
+            assert not gc.isenabled()  # the caller's choice is kept
+        finally:
+            gc.enable()
+    finally:
+        module.analyze_model = original
