@@ -332,14 +332,14 @@ def analyze(source: ModelSource, input_shape: Optional[Sequence[int]] = None,
     else:
         raise TypeError(f"cannot analyse a {type(source).__name__}: pass a path, bytes, "
                         "an onnx.ModelProto, a torch.nn.Module or a Keras model")
-    with _collector_paused():  # after any framework export, which may well make cycles
+    with collector_paused():  # after any framework export, which may well make cycles
         analysis = analyze_model(model, path, pins, select, ignore)
     analysis.weights_in_file = skipped
     return analysis
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector while one model is analysed.
 
     An analysis allocates millions of small objects and frees them by

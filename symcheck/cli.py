@@ -31,7 +31,7 @@ import click
 from . import __version__, frontends
 from . import config as config_mod
 from . import paths as paths_mod
-from .analysis import SEVERITY_RANK, analyze
+from .analysis import SEVERITY_RANK, analyze, collector_paused
 from .errors import EXIT_CLEAN, EXIT_FINDINGS, EXIT_INPUT, SymcheckError, internal_error
 from .rules import RULES, unknown_entries
 from .verify import DEFAULT_TIMEOUT, parse_memory, verify_and_attach
@@ -201,12 +201,13 @@ def check_file(task: Task) -> Outcome:
             verify_and_attach(analysis, task.select, task.ignore, debug=task.debug,
                               sizes=list(task.sizes) if task.sizes else None,
                               max_memory=task.max_memory, timeout=task.timeout)
-        record = json_render.analysis_dict(analysis) if task.full else brief_record(analysis)
-        return Outcome(task.path, None, record,
-                       _render_text(analysis) if task.text else "",
-                       _render_html(analysis) if task.html else "",
-                       tuple(analysis.findings),
-                       json_render.encode_record(record) if task.full else None)
+        with collector_paused():  # the report of a 30k-node model is a million small objects
+            record = json_render.analysis_dict(analysis) if task.full else brief_record(analysis)
+            return Outcome(task.path, None, record,
+                           _render_text(analysis) if task.text else "",
+                           _render_html(analysis) if task.html else "",
+                           tuple(analysis.findings),
+                           json_render.encode_record(record) if task.full else None)
     except SymcheckError as err:
         return Outcome(task.path, (err.code, err.reason))
     except Exception as exc:  # a bug: say so in one line, keep going
