@@ -675,5 +675,31 @@ def main(argv: Optional[list] = None) -> None:
         check.main(args, prog_name="symcheck")
 
 
+def run() -> None:
+    """The console entry point (``symcheck``, ``python -m symcheck``): :func:`main`, then
+    leave without tearing the heap down.
+
+    Freeing a 30k-node model's analysis and report object by object took
+    ~0.5 s after the output was complete; the operating system reclaims it
+    at once. Output is flushed first; a reader that went away (``| head``)
+    is not an error. Exceptions other than SystemExit propagate as usual.
+    """
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+        else:  # sys.exit("message"): Python prints it and exits 1
+            print(exc.code, file=sys.stderr)
+            code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    main()
+    run()

@@ -145,3 +145,33 @@ def test_python_dash_m(tmp_path):
 
     proc = subprocess.run([sys.executable, "-m", "symcheck", "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("symcheck, version ")
+
+
+def test_console_entry_point_keeps_exit_codes_and_flushes_output():
+    """``python -m symcheck`` goes through cli.run, which leaves with os._exit after
+    flushing: the codes and the whole output must survive that."""
+    import subprocess
+    import sys
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "symcheck", *args], capture_output=True, text=True)
+
+    clean = cli("--no-verify", "--format", "json", sample("keras_cae.onnx"), sample("torch_cae.onnx"))
+    assert clean.returncode == 0
+    assert [f["file"].rsplit("/", 1)[-1] for f in json.loads(clean.stdout)["files"]] == [
+        "keras_cae.onnx", "torch_cae.onnx"]
+    failing = cli("--no-verify", "--fail-on", "warning", sample("keras_cae.onnx"))
+    assert failing.returncode == 1 and failing.stdout.rstrip().endswith("no errors")
+    missing = cli("no-such-file.onnx")
+    assert missing.returncode == 2
+    assert missing.stderr == "symcheck: error[not-found]: no-such-file.onnx: no such file\n"
+    usage = cli("--format", "yaml", sample("keras_cae.onnx"))
+    assert usage.returncode == 2 and "Invalid value for '--format'" in usage.stderr
+    # a reader that stops early is not an error, and never a traceback
+    proc = subprocess.Popen([sys.executable, "-m", "symcheck", "--no-verify", "--format", "json",
+                             sample("keras_cae.onnx")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(10)
+    proc.stdout.close()
+    assert "Traceback" not in proc.stderr.read().decode()
+    proc.wait(timeout=60)
