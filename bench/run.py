@@ -468,9 +468,9 @@ def measure(runner: Runner, manifest: dict, feat: dict, quick: bool, log) -> dic
     baseline = [PY, os.path.abspath(__file__), "--worker", "onnx"]
     for name in unets + ["dynamic_1k"] + big:
         path = model_path(name)
-        runner.whole("whole/symcheck", name, sym_label, ["symcheck", *flag, "--format", "json", path])
-        runner.whole("whole/onnx", name, "python: onnx.load + strip + infer_shapes",
-                     [*baseline, path, "1"])
+        runner.paired("whole/symcheck", "whole/onnx", name, sym_label,
+                      "python: onnx.load + strip + infer_shapes",
+                      ["symcheck", *flag, "--format", "json", path], [*baseline, path, "1"])
 
     log("in process (no start-up)")
     for name in unets + ["dynamic_1k"] + big:
@@ -521,9 +521,10 @@ def measure(runner: Runner, manifest: dict, feat: dict, quick: bool, log) -> dic
     runner.whole("whole/many_paths", "ae200", "symcheck --format json ae_*.onnx (200 paths)",
                  ["symcheck", *flag, "--format", "json", *files], runs=3)
     if feat["jobs"]:
-        for jobs in ("1", "2"):
-            runner.whole(f"whole/dir_j{jobs}", "ae200", f"symcheck --format json -j {jobs} ae200/",
-                         ["symcheck", *flag, "--format", "json", "-j", jobs, folder], runs=3)
+        runner.paired("whole/dir_j1", "whole/dir_j2", "ae200", "symcheck --format json -j 1 ae200/",
+                      "symcheck --format json -j 2 ae200/",
+                      ["symcheck", *flag, "--format", "json", "-j", "1", folder],
+                      ["symcheck", *flag, "--format", "json", "-j", "2", folder])
     else:
         for jobs in ("1", "2"):
             runner.skip(f"whole/dir_j{jobs}", "ae200", f"symcheck -j {jobs} ae200/",
