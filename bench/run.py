@@ -238,6 +238,18 @@ def spawn(cmd: list, capture: bool = False) -> tuple:
     return seconds, usage.ru_maxrss, code, stdout, stderr
 
 
+def _spawn_into(res: "Result", cmd: list, ok) -> bool:
+    """One whole-process run of ``cmd`` added to ``res``; False (and ``res.error``) when it
+    exits with a code outside ``ok``."""
+    seconds, rss, code, _, err = spawn(cmd)
+    if code not in ok:
+        res.error = f"exit {code}: {err.strip().splitlines()[-1] if err.strip() else ''}"
+        return False
+    res.times.append(seconds)
+    res.rss_kb.append(rss)
+    return True
+
+
 class Runner:
     def __init__(self, runs: int, quick: bool, log) -> None:
         self.runs = runs
@@ -257,15 +269,9 @@ class Runner:
         """Whole-process wall time and peak RSS of ``cmd``, medians over runs."""
         res = Result(key, model, label)
         target = runs or self.runs
-        while len(res.times) < target:
-            seconds, rss, code, _, err = spawn(cmd)
-            if code not in ok:
-                res.error = f"exit {code}: {err.strip().splitlines()[-1] if err.strip() else ''}"
-                break
-            res.times.append(seconds)
-            res.rss_kb.append(rss)
+        while len(res.times) < target and _spawn_into(res, cmd, ok):
             if len(res.times) == 1 and runs is None:
-                target = self._count(seconds)
+                target = self._count(res.times[0])
         self._done(res)
         return res
 
@@ -275,13 +281,8 @@ class Runner:
         res_a, res_b = Result(key_a, model, label_a), Result(key_b, model, label_b)
         target = self.runs
         while len(res_b.times) < target and not (res_a.error or res_b.error):
-            for res, cmd in ((res_a, cmd_a), (res_b, cmd_b)):
-                seconds, rss, code, _, err = spawn(cmd)
-                if code not in ok:
-                    res.error = f"exit {code}: {err.strip().splitlines()[-1] if err.strip() else ''}"
-                    break
-                res.times.append(seconds)
-                res.rss_kb.append(rss)
+            if _spawn_into(res_a, cmd_a, ok):
+                _spawn_into(res_b, cmd_b, ok)
             if len(res_b.times) == 1:
                 target = self._count(res_a.times[0] + res_b.times[0])
         self._done(res_a)
