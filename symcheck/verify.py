@@ -528,7 +528,7 @@ def _trip_count(name: str, known: dict) -> Optional[int]:
         return None
     try:
         value = int(onnx.numpy_helper.to_array(proto).reshape(-1)[0])
-    except (ValueError, TypeError, IndexError):
+    except Exception:  # a malformed constant (no data, a wrong length): the count is unknown
         return None
     return max(value, 0)
 
