@@ -151,7 +151,21 @@ def analysis_dict(a: Analysis) -> dict:
     return out
 
 
+_LEAVES = frozenset({int, str, bool, type(None)})
+
+
 def _plain(value):
+    """``value`` with JSON types only. Exact leaf types and flat lists of them (most
+    layer attributes: kernel, stride, pads) take the fast path."""
+    kind = type(value)
+    if kind in _LEAVES:
+        return value
+    if (kind is list or kind is tuple) and all(type(v) in _LEAVES for v in value):
+        return list(value)
+    return _plain_slow(value)
+
+
+def _plain_slow(value):
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in sorted(value.items())}
     if isinstance(value, (list, tuple)):
