@@ -21,8 +21,9 @@ boolean types. Each run's arrays are dropped before the next run starts.
 Memory: once numpy and onnxruntime are imported, the address space is capped
 (``RLIMIT_AS``) at what the process maps then plus ``memory_budget`` bytes,
 before the model is read. An allocation past the cap fails inside
-onnxruntime ("Failed to allocate memory for requested buffer of size N"),
-which is reported as that run's error; the process is not killed. Measured
+onnxruntime (``std::bad_alloc``; "Failed to allocate memory for requested
+buffer of size N" when its arena is on), which is reported as that run's
+error; the process is not killed. Measured
 with onnxruntime 1.32: the imports map ~190 MB, a session ~25 MB more.
 """
 
@@ -76,7 +77,7 @@ def _external(entries: list, ort, np) -> tuple:
 
 
 def _session(model: bytes, threads: int, external: Sequence = ()):
-    """A CPU session with graph optimisation off and a fixed thread count."""
+    """A CPU session with graph optimisation off, no memory arena and a fixed thread count."""
     import numpy as np
     import onnxruntime as ort
 
@@ -88,6 +89,9 @@ def _session(model: bytes, threads: int, external: Sequence = ()):
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # one or two runs: the arena's pooling buys nothing, and it keeps its high-water
+    # mark (peak RSS on a 10k-node U-Net 281 -> 273 MB, no measurable time cost)
+    options.enable_cpu_mem_arena = False
     if external:
         names, values = _external(list(external), ort, np)
         options.add_external_initializers(names, values)

@@ -983,7 +983,7 @@ def _status(records: dict) -> tuple:
     expected_fail = {rt.size for rt in records["round_trips"] if "invalid" in rt.predicted}
     for run in records["runs"]:
         if run.error and run.size not in expected_fail:
-            if "Failed to allocate memory" in run.error:
+            if "Failed to allocate memory" in run.error or "bad_alloc" in run.error:  # arena / malloc
                 return "refused", (f"onnxruntime ran out of the memory limit at input "
                                    f"{_dims_text(run.input_shape)} (--max-memory plus slack): "
                                    f"{run.error}")

@@ -377,7 +377,7 @@ def test_allocation_past_the_memory_limit_fails_inside_the_child():
     assert result.status == "refused"
     assert result.reason.startswith("onnxruntime ran out of the memory limit at input 1×1×8×8 "
                                     "(--max-memory plus slack): ")
-    assert "Failed to allocate memory" in result.reason
+    assert "bad_alloc" in result.reason  # the child runs without onnxruntime's arena
 
 
 def test_hanging_model_is_stopped_by_the_timeout_and_no_child_is_left():
