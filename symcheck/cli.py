@@ -312,7 +312,11 @@ def _pool_run(func: Callable, items: list, jobs: int, done: Callable) -> Iterato
         # forked workers share the parent's pages copy-on-write; a frozen heap is
         # never scanned by their garbage collector, so those pages stay shared
         gc.freeze()
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker)
+    try:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker)
+    except BaseException:
+        gc.unfreeze()
+        raise
     try:
         futures = {pool.submit(_run_chunk, func, chunk): start for start, chunk in chunks.items()}
         pending = set(futures)
