@@ -1022,9 +1022,7 @@ def topological_nodes(graph: onnx.GraphProto, available: set[str],
     waiting = [0] * len(nodes)
     consumers: dict[int, list[int]] = {}
     for i, node in enumerate(nodes):
-        names = list(dict.fromkeys([*node.input, *implicit_inputs(node)] if node.op_type in _SUBGRAPH_OPS
-                                   or node.domain not in ("", "ai.onnx") else node.input))
-        names = [name for name in names if name]
+        names = [name for name in dict.fromkeys([*node.input, *implicit_inputs(node)]) if name]
         if reads is not None:
             reads[id(node)] = names
         for name in names:
@@ -1076,8 +1074,11 @@ def implicit_inputs(node: "AnyNode") -> list:
 
     Walks nested subgraphs with a stack (no recursion). Names defined anywhere
     inside the subgraphs (their inputs, initializers and node outputs) are not
-    outer-scope reads.
+    outer-scope reads. A standard op without subgraphs (all but If, Loop, Scan,
+    SequenceMap) reads none; its attributes are not even looked at.
     """
+    if node.op_type not in _SUBGRAPH_OPS and node.domain in ("", "ai.onnx"):
+        return []
     stack = []
     for attr in node.attribute:
         if attr.type == onnx.AttributeProto.GRAPH:

@@ -658,28 +658,25 @@ def _external_weights(model: onnx.ModelProto, path: str, in_file: Optional[dict]
     copy = onnx.ModelProto()
     copy.CopyFrom(model)  # small: the weights are elsewhere
     weights = ExternalWeights(copy)
-    opened: dict = {}  # location -> (fd, size)
+    skipped = in_file or {}
+    opened: dict = {}  # (the model file itself?, location) -> (fd, size)
     try:
         index = 0
         for init in copy.graph.initializer:
-            if init.data_location == onnx.TensorProto.EXTERNAL:
+            own = init.data_location != onnx.TensorProto.EXTERNAL  # a weight left in the model file
+            if own and init.name not in skipped:
+                continue
+            if own:
+                info = {"offset": str(skipped[init.name][0]), "length": str(skipped[init.name][1])}
+                location = os.path.basename(path)
+            else:
                 info = {entry.key: entry.value for entry in init.external_data}
                 location = info.get("location", "")
-                if location not in opened:
-                    opened[location] = _open_external(str(folder), location)
-                    weights.fds.append(opened[location][0])
-            elif in_file and init.name in in_file:
-                location, info = "", {"offset": str(in_file[init.name][0]),
-                                      "length": str(in_file[init.name][1])}
-                if location not in opened:
-                    opened[location] = _open_model_file(path)
-                    weights.fds.append(opened[location][0])
-                init.data_location = onnx.TensorProto.EXTERNAL
-                init.external_data.add().key = "location"
-            else:
-                continue
-            fd, size = opened[location]
-            offset, length = _extent(location or os.path.basename(path), info, size)
+            if (own, location) not in opened:
+                opened[own, location] = _open_model_file(path) if own else _open_external(str(folder), location)
+                weights.fds.append(opened[own, location][0])
+            fd, size = opened[own, location]
+            offset, length = _extent(location, info, size)
             dtype = _NUMPY_TYPES.get(init.data_type)
             count = math.prod(init.dims)
             if dtype is None:
@@ -692,9 +689,11 @@ def _external_weights(model: onnx.ModelProto, path: str, in_file: Optional[dict]
                                        f"{length:,} bytes")
             weights.entries.append({"name": init.name, "fd": fd, "offset": offset, "length": length,
                                     "dtype": dtype, "dims": [int(d) for d in init.dims]})
-            for entry in init.external_data:  # onnxruntime gets no path, not even a real name
-                if entry.key == "location":
-                    entry.value = f"symcheck-provided-{index}"
+            # onnxruntime gets a reference to replace, never a path, not even a real name
+            del init.external_data[:]
+            init.data_location = onnx.TensorProto.EXTERNAL
+            placeholder = init.external_data.add()
+            placeholder.key, placeholder.value = "location", f"symcheck-provided-{index}"
             index += 1
     except BaseException:
         weights.close()

@@ -93,14 +93,16 @@ def length_delimited(number: int, payload: bytes) -> bytes:
 
 def _strip_tensor(buf, start: int, end: int, skipped: dict) -> Optional[bytes]:
     """The tensor without a large raw_data, or None when it keeps everything."""
-    name, raw = None, None
-    for number, wire, _, payload, after in _fields(buf, start, end):
+    name, raw, kept = None, None, []
+    for number, wire, field_start, payload, after in _fields(buf, start, end):
         if number == _TENSOR_NAME and wire == 2:
             name = payload, after
-        elif number == _TENSOR_RAW_DATA and wire == 2:
+        if number == _TENSOR_RAW_DATA and wire == 2:
             if raw is not None:
                 raise _Malformed  # a repeated raw_data: the last one wins; not worth modelling
             raw = (payload, after)
+        else:
+            kept.append((field_start, after))
     if raw is None or raw[1] - raw[0] < MIN_SKIPPED_BYTES:
         return None
     if name is None:
@@ -112,11 +114,7 @@ def _strip_tensor(buf, start: int, end: int, skipped: dict) -> Optional[bytes]:
     if text in skipped:
         raise _Malformed
     skipped[text] = (raw[0], raw[1] - raw[0])
-    kept = bytearray()
-    for number, wire, field_start, payload, after in _fields(buf, start, end):
-        if not (number == _TENSOR_RAW_DATA and wire == 2):
-            kept += buf[field_start:after]
-    return bytes(kept)
+    return b"".join(bytes(buf[a:b]) for a, b in kept)
 
 
 def strip_weights(buf) -> Optional[tuple]:
