@@ -209,11 +209,12 @@ class Analysis:
         dec: list = []
         adjusted = False  # the last entry came from an adjustment: a later one replaces it
         encoder_decoder = st.is_encoder_decoder  # O(steps): once, not per step
+        isotropic = self._isotropic()
         for i, step in enumerate(st.steps):
             sp = spatial_of(self.layer(step.layer))
             if sp is None:
                 continue
-            text = self._ladder_size(sp)
+            text = self._ladder_size(sp, isotropic)
             if encoder_decoder and i > st.split:
                 if not dec:
                     dec.append(enc[-1])
@@ -232,20 +233,22 @@ class Analysis:
             dec.append(enc[-1])
         return enc, dec
 
-    def ladder_text(self) -> str:
-        enc, dec = self.ladder()
+    def ladder_text(self, ladder: Optional[tuple] = None) -> str:
+        """The ladder as one line; ``ladder`` is :meth:`ladder`'s result when the caller has it."""
+        enc, dec = ladder if ladder is not None else self.ladder()
         text = " → ".join(enc)
         if dec:
             text += " ‖ " + " → ".join(dec)
         return text
 
-    def _ladder_size(self, spatial: Optional[tuple]) -> str:
+    def _ladder_size(self, spatial: Optional[tuple], isotropic: Optional[bool] = None) -> str:
         if spatial is None:
             return "?"
         if len(spatial) == 0:
             return "·"
         texts = [self.dim_text(d) for d in spatial]
-        if len(set(texts)) == 1 and all(isinstance(d, int) for d in spatial) and self._isotropic():
+        if len(set(texts)) == 1 and all(isinstance(d, int) for d in spatial) and (
+                self._isotropic() if isotropic is None else isotropic):
             return texts[0]
         if all(isinstance(d, Expr) for d in spatial) and len(set(self._one_axis(spatial))) == 1:
             return texts[0]  # H → ceil(H/2): the other axes follow the same law

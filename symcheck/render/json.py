@@ -69,6 +69,30 @@ def analysis_dict(a: Analysis) -> dict:
     st = a.structure
     names = {lid: layer.name for lid, layer in a.layers.layers.items()}
     on_path = st.on_path
+    # A large model repeats a few shapes and transfers thousands of times: each
+    # distinct one is converted once per document (every record gets its own list).
+    shapes: dict = {}
+    transfers: dict = {}
+
+    def shape_of(shape):
+        try:
+            found = shapes[shape]
+        except KeyError:
+            found = shapes[shape] = _shape(a, shape)
+        except TypeError:  # an unhashable shape: not cached
+            return _shape(a, shape)
+        return None if found is None else list(found)
+
+    def transfer_of(layer):
+        key = tuple(layer.transfer)
+        try:
+            found = transfers[key]
+        except KeyError:
+            found = transfers[key] = [transfer_text(a, layer, i) for i in range(len(key))]
+        except TypeError:
+            return [transfer_text(a, layer, i) for i in range(len(key))]
+        return list(found)
+
     layers = []
     for lid in sorted(a.layers.layers):
         layer = a.layer(lid)
@@ -80,8 +104,8 @@ def analysis_dict(a: Analysis) -> dict:
             "onnx_op": layer.op,
             "onnx_nodes": list(layer.nodes),
             "inputs": [names[i] for i in layer.inputs if i in names],
-            "input_shape": _shape(a, layer.in_shape),
-            "output_shape": _shape(a, layer.out_shape),
+            "input_shape": shape_of(layer.in_shape),
+            "output_shape": shape_of(layer.out_shape),
             "output_tensor": layer.out_tensor,
             "params": layer.params,
             "activation": layer.activation,
@@ -89,7 +113,7 @@ def analysis_dict(a: Analysis) -> dict:
             "side": st.side.get(lid),
             "level": list(level) if isinstance(level, tuple) else level,
             "on_main_path": lid in on_path,
-            "transfer": [transfer_text(a, layer, i) for i in range(len(layer.transfer))],
+            "transfer": transfer_of(layer),
             "attributes": _plain(layer.attrs),
         })
     enc, dec = a.ladder()
@@ -112,7 +136,7 @@ def analysis_dict(a: Analysis) -> dict:
                    "decoder": a.side_params("decoder")},
         "encoder_decoder": a.is_encoder_decoder,
         "reconstruction": a.is_reconstruction,
-        "ladder": {"encoder": enc, "decoder": dec, "text": a.ladder_text()},
+        "ladder": {"encoder": enc, "decoder": dec, "text": a.ladder_text((enc, dec))},
         "bottleneck": None if bottleneck is None else {
             "layer": bottleneck.name,
             "shape": _shape(a, bottleneck.out_shape),
@@ -166,6 +190,14 @@ def _plain(value):
 
 
 def _plain_slow(value):
+    if type(value) is dict:
+        out = {}
+        for key in sorted(value):
+            v = value[key]
+            kind = type(v)
+            out[str(key)] = v if kind in _LEAVES else list(v) if (
+                (kind is list or kind is tuple) and all(type(x) in _LEAVES for x in v)) else _plain_slow(v)
+        return out
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in sorted(value.items())}
     if isinstance(value, (list, tuple)):
