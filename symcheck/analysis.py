@@ -22,7 +22,7 @@ from .errors import SymcheckError
 from .layers import Layer, LayerGraph, build, describe_layout
 from .load import (Exporter, check_computed, check_layer_sizes, check_model, check_tensor_dims,
                    detect_exporter, opset_version, parse_model, read_model)
-from .shapes import Propagation, Tensor, dim_product, type_to_tensor
+from .shapes import Node, Propagation, Tensor, dim_product, read_initializers, type_to_tensor
 from .structure import RoundTrip, Structure, analyse_structure, round_trips, spatial_of
 
 if TYPE_CHECKING:  # verify imports nothing from here, but is only needed for the annotation
@@ -364,11 +364,13 @@ def analyze_model(model: onnx.ModelProto, path: str, input_shapes: dict,
                   select: Sequence[str] = (), ignore: Sequence[str] = ()) -> Analysis:
     from .rules import run_rules
 
-    check_model(model)
+    graph = model.graph
+    nodes = [Node(proto) for proto in graph.node]  # read from protobuf once
+    initializers = read_initializers(graph)
+    check_model(model, nodes, initializers)
     exporter = detect_exporter(model)
     opset = opset_version(model)
-    graph = model.graph
-    inits = {i.name for i in graph.initializer}
+    inits = {i.name for i in initializers}
     data_inputs = [i for i in graph.input if i.name not in inits]
     if not data_inputs:
         raise SymcheckError("empty-model", "the graph has no data input")
@@ -401,7 +403,7 @@ def analyze_model(model: onnx.ModelProto, path: str, input_shapes: dict,
     for name, tensor in inputs.items():
         if tensor.shape is not None:
             check_tensor_dims(f"input {name!r}", tensor.shape, tensor.dtype, data=True)
-    prop = Propagation(model, inputs, opset)
+    prop = Propagation(model, inputs, opset, nodes, initializers)
     largest = check_computed(prop.order, prop.tensors)
     lg = build(model, prop, exporter, [vi.name for vi in data_inputs])
     if not lg.outputs:

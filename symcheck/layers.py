@@ -148,10 +148,11 @@ class _Builder:
         self.consumers: dict[str, int] = {}
         self.constants = prop.initializers
         self.hidden = 0
-        for node in model.graph.node:
+        consumers = self.consumers
+        for node in prop.order:  # the same nodes as the file's, read once
             for name in node.input:
                 if name:
-                    self.consumers[name] = self.consumers.get(name, 0) + 1
+                    consumers[name] = consumers.get(name, 0) + 1
         for out in model.graph.output:
             self.consumers[out.name] = self.consumers.get(out.name, 0) + 1
         self.input_ids = []

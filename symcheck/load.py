@@ -174,7 +174,8 @@ def _is_graph(data: bytes) -> bool:
     return bool(graph.node) and all(n.op_type for n in graph.node)
 
 
-def check_model(model: onnx.ModelProto) -> None:
+def check_model(model: onnx.ModelProto, nodes: Optional[list] = None,
+                initializers: Optional[list] = None) -> None:
     """Refuse what static analysis cannot stand on, before any shape is computed.
 
     * an ai.onnx opset above the newest the installed onnx defines (op
@@ -184,8 +185,13 @@ def check_model(model: onnx.ModelProto) -> None:
     * an initializer with a negative dim (``bad-dims``) or of 2^63 bytes or
       more (``too-large-dims``), computed with Python integers (numpy.prod of
       2^62 x 2^62 x 4 wraps to 0).
+
+    ``nodes`` and ``initializers``, when given, are the main graph's nodes as
+    :class:`symcheck.shapes.Node` views and its initializers as read by
+    :func:`symcheck.shapes.read_initializers` (their fields already read from
+    protobuf; both or neither).
     """
-    _check_strings(model)
+    _check_strings(model, nodes, initializers)
     newest = onnx.defs.onnx_opset_version()
     for entry in model.opset_import:
         if entry.domain in ("", "ai.onnx") and not 1 <= entry.version <= newest:
@@ -193,31 +199,49 @@ def check_model(model: onnx.ModelProto) -> None:
                 "unsupported-opset",
                 f"ai.onnx opset {entry.version} is not between 1 and {newest}, the newest the "
                 f"installed onnx {onnx.__version__} defines")
-    for init in model.graph.initializer:
-        dims = init.dims
+    for init in initializers if initializers is not None else model.graph.initializer:
+        dims = init.shape if initializers is not None else tuple(init.dims)
         if dims and min(dims) >= 0 and math.prod(dims) < 2**40:
             continue  # the usual weight: nothing to refuse
-        check_tensor_dims(lambda: f"initializer {init.name!r}", tuple(dims), init.data_type)
+        check_tensor_dims(lambda: f"initializer {init.name!r}", dims,
+                          init.dtype if initializers is not None else init.data_type)
 
 
-def _check_strings(model: onnx.ModelProto) -> None:
+def _check_strings(model: onnx.ModelProto, nodes: Optional[list] = None,
+                   initializers: Optional[list] = None) -> None:
     """Refuse string fields that are not UTF-8 (``not-onnx``).
 
     ONNX strings are UTF-8, but protobuf hands invalid ones to Python as
     ``bytes``, which no name-handling code expects. Walks every message with a
     stack (no recursion); weight bytes are ``bytes`` fields and not looked at.
+    With ``nodes`` and ``initializers`` (read from the main graph already),
+    those are checked from what was read and the main graph's ``node`` and
+    ``initializer`` fields are not walked again.
     """
     string = FieldDescriptor.TYPE_STRING
     message = FieldDescriptor.TYPE_MESSAGE
-    stack = [model]
+    stack: list = [model]
+    main_graph: Optional[onnx.GraphProto] = None
+    if nodes is not None and initializers is not None:
+        for init in initializers:
+            if type(init.name) is not str:
+                raise SymcheckError("not-onnx", "not an ONNX model (a TensorProto field "
+                                                "'name' is not UTF-8 text)")
+        stack.extend(node.proto for node in nodes if not _plain_node_is_text(node))
+        main_graph = model.graph
     while stack:
         msg = stack.pop()
+        if main_graph is not None and msg is main_graph:
+            main_graph = None  # seen; its nodes and initializers were checked above
+            fields = [(f, v) for f, v in msg.ListFields() if f.name not in ("node", "initializer")]
+        else:
+            fields = msg.ListFields()
         if isinstance(msg, onnx.TensorProto):  # weights: only the name is text we use
             if isinstance(msg.name, bytes):
                 raise SymcheckError("not-onnx", "not an ONNX model (a TensorProto field 'name' "
                                                 "is not UTF-8 text)")
             continue
-        for field, value in msg.ListFields():
+        for field, value in fields:
             repeated = _is_repeated(field)
             if field.type == message:
                 if repeated and field.message_type.name == "NodeProto":
@@ -241,21 +265,23 @@ _PLAIN_ATTRIBUTES = {onnx.AttributeProto.FLOAT, onnx.AttributeProto.INT, onnx.At
                      onnx.AttributeProto.INTS, onnx.AttributeProto.STRING, onnx.AttributeProto.STRINGS}
 
 
-def _plain_node_is_text(node: onnx.NodeProto) -> bool:
+def _plain_node_is_text(node) -> bool:
     """True when a node without subgraphs, tensors or metadata has only text in its
     string fields; False sends it to the generic walk (which names the bad field).
 
-    The generic walk costs ``ListFields`` per message; this is the same check
-    for the fields an ordinary node has, several times faster.
+    ``node`` is a NodeProto or a :class:`symcheck.shapes.Node` view. The generic
+    walk costs ``ListFields`` per message; this is the same check for the
+    fields an ordinary node has, several times faster.
     """
     if not (type(node.name) is str and type(node.op_type) is str and type(node.domain) is str):
-        return False
-    if node.doc_string or getattr(node, "overload", "") or len(node.metadata_props):
         return False
     for names in (node.input, node.output):
         for name in names:
             if type(name) is not str:
                 return False
+    proto = getattr(node, "proto", node)
+    if proto.doc_string or getattr(proto, "overload", "") or len(proto.metadata_props):
+        return False
     for attr in node.attribute:
         if attr.type not in _PLAIN_ATTRIBUTES or type(attr.name) is not str \
                 or attr.ref_attr_name or attr.doc_string:

@@ -115,7 +115,8 @@ class _Initializer(Tensor):
     """
 
     def __init__(self, proto: onnx.TensorProto) -> None:  # pylint: disable=super-init-not-called
-        self.shape = tuple(int(d) for d in proto.dims)
+        self.name: str = proto.name
+        self.shape = tuple(proto.dims)  # protobuf gives Python ints
         self.dtype = proto.data_type
         self._proto: Optional[onnx.TensorProto] = proto
 
@@ -129,6 +130,11 @@ class _Initializer(Tensor):
     @value.setter
     def value(self, value: Optional[list]) -> None:
         self._value, self._proto = value, None
+
+
+def read_initializers(graph: onnx.GraphProto) -> list:
+    """The graph's initializers as lazily decoded tensors with a ``name``, in file order."""
+    return [_Initializer(proto) for proto in graph.initializer]
 
 
 def _numel(shape: Optional[tuple]) -> Optional[int]:
@@ -991,8 +997,10 @@ AnyNode = Union[onnx.NodeProto, Node]
 
 
 def topological_nodes(graph: onnx.GraphProto, available: set[str],
-                      reads: Optional[dict] = None) -> list[Node]:
+                      reads: Optional[dict] = None, nodes: Optional[list] = None) -> list[Node]:
     """Nodes in dependency order, file order kept where it already is one.
+
+    ``nodes``, when given, are the graph's nodes as :class:`Node` views, in file order.
 
     ``reads``, when given, is filled with ``id(node)`` -> the tensors the node
     reads (inputs, then its subgraphs' outer-scope reads; no repeats, no empty names).
@@ -1003,7 +1011,8 @@ def topological_nodes(graph: onnx.GraphProto, available: set[str],
     """
     import heapq
 
-    nodes = [Node(proto) for proto in graph.node]  # kept alive: ``id(node)`` keys stay valid
+    if nodes is None:
+        nodes = [Node(proto) for proto in graph.node]  # kept alive: ``id(node)`` keys stay valid
     producer: dict[str, int] = {}
     for i, node in enumerate(nodes):
         for out in node.output:
@@ -1021,8 +1030,15 @@ def topological_nodes(graph: onnx.GraphProto, available: set[str],
                                 f"graph output {_label_name(out.name)} is produced by no node")
     waiting = [0] * len(nodes)
     consumers: dict[int, list[int]] = {}
+    plain_domains = ("", "ai.onnx")
     for i, node in enumerate(nodes):
-        names = [name for name in dict.fromkeys([*node.input, *implicit_inputs(node)]) if name]
+        inputs = node.input
+        if node.op_type in _SUBGRAPH_OPS or node.domain not in plain_domains:
+            names = [name for name in dict.fromkeys([*inputs, *implicit_inputs(node)]) if name]
+        elif len(inputs) == 1 and inputs[0]:
+            names = [inputs[0]]  # most nodes: nothing to drop or merge
+        else:
+            names = [name for name in dict.fromkeys(inputs) if name]
         if reads is not None:
             reads[id(node)] = names
         for name in names:
@@ -1141,22 +1157,25 @@ def _symbol_name(param: str) -> str:
 class Propagation:
     """Run the op rules over a graph; ``tensors`` maps names to :class:`Tensor`."""
 
-    def __init__(self, model: onnx.ModelProto, inputs: dict[str, Tensor], opset: int) -> None:
+    def __init__(self, model: onnx.ModelProto, inputs: dict[str, Tensor], opset: int,
+                 nodes: Optional[list] = None, initializers: Optional[list] = None) -> None:
+        """``nodes`` and ``initializers``, when the caller has read them already, are
+        the main graph's :class:`Node` views and :func:`read_initializers`."""
         self.model = model
         self.opset = opset
         self._counter = 0
         self.tensors: dict[str, Tensor] = {}
         self.unknown_ops: set[str] = set()
         graph = model.graph
-        for init in graph.initializer:
-            self.tensors[init.name] = _Initializer(init)
+        for init in initializers if initializers is not None else read_initializers(graph):
+            self.tensors[init.name] = init
         self.initializers = set(self.tensors)  # names of the graph's initializers
         self.tensors.update(inputs)
         self.declared = value_info_shapes(graph, self.fresh)
         self._inferred: Optional[dict[str, Tensor]] = None
         available = set(self.tensors)
         self.reads: dict[int, list[str]] = {}
-        self.order = topological_nodes(graph, available, self.reads)
+        self.order = topological_nodes(graph, available, self.reads, nodes)
         self._produced_at: dict[str, int] = {}
         self._attrs: dict[int, dict] = {}
         ctx = Context(opset, self.fresh)
@@ -1187,6 +1206,14 @@ class Propagation:
         for name, tensor in zip(node.output, outs):
             if not name:
                 continue
+            shape = tensor.shape
+            if shape is not None and tensor.value is None:
+                for d in shape:
+                    if type(d) is not int:
+                        break
+                else:  # the usual output: a static shape, no values; nothing to bound
+                    self.tensors[name] = tensor
+                    continue
             tensor = _bounded(tensor, self.fresh)
             if tensor.shape is None or any(d is None for d in tensor.shape):
                 fb = self._fallback(name)

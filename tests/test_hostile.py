@@ -422,3 +422,44 @@ def test_loop_bomb_with_verify_timeout_3_ends_in_5_seconds():
     assert proc.returncode in (0, 1, 2) and "Traceback" not in proc.stderr
     assert "timed out" in proc.stdout or "refused" in proc.stdout
     assert _tagged_processes(tag) == set()  # no onnxruntime child left running
+
+
+@pytest.mark.parametrize("where", ["node name", "node input", "node doc_string", "attribute name",
+                                   "initializer name", "graph output", "subgraph node"])
+def test_a_string_field_that_is_not_utf8_is_refused(where):
+    """Each place a string is read from (node views, initializer views, the generic
+    walk of the rest) refuses bytes that are not UTF-8, naming the message."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    mark = "Q" * 12  # replaced by the same number of invalid bytes after serializing
+    name = {"node name": mark}.get(where, "conv")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])
+    y_name = mark if where == "graph output" else "y"
+    w_name = mark if where == "initializer name" else "w"
+    conv = helper.make_node("Conv", ["x", w_name], ["c"], name=name, pads=[1, 1, 1, 1],
+                            doc_string=mark if where == "node doc_string" else "")
+    relu_in = mark if where == "node input" else "c"
+    nodes = [conv]
+    if where == "node input":
+        nodes.append(helper.make_node("Identity", ["c"], [mark]))
+    if where == "attribute name":
+        conv.attribute.append(helper.make_attribute(mark, 1))
+    if where == "subgraph node":
+        branch = helper.make_graph([helper.make_node("Identity", ["c"], ["b"], name=mark)], "b", [],
+                                   [helper.make_tensor_value_info("b", TensorProto.FLOAT, None)])
+        nodes.append(helper.make_node("If", ["cond"], ["c2"], then_branch=branch, else_branch=branch))
+    nodes.append(helper.make_node("Relu", [relu_in], [y_name]))
+    inits = [helper.make_tensor(w_name, TensorProto.FLOAT, [1, 1, 3, 3], [0.1] * 9)]
+    if where == "subgraph node":
+        inits.append(helper.make_tensor("cond", TensorProto.BOOL, [], [True]))
+    graph = helper.make_graph(nodes, "g", [x], [helper.make_tensor_value_info(y_name, TensorProto.FLOAT,
+                                                                               [1, 1, 8, 8])], inits)
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    assert data.count(mark.encode()) >= 1
+    broken = data.replace(mark.encode(), b"\xff\xfe" * 6)
+    onnx.load_from_string(data)  # the model itself is fine before the bytes go bad
+    with pytest.raises(SymcheckError) as info:
+        symcheck.analyze(broken)
+    assert info.value.code == "not-onnx"
+    assert "is not UTF-8 text" in str(info.value)
