@@ -261,8 +261,10 @@ def _check_strings(model: onnx.ModelProto, nodes: Optional[list] = None,
                                                 f"{field.name!r} is not UTF-8 text)")
 
 
-_PLAIN_ATTRIBUTES = {onnx.AttributeProto.FLOAT, onnx.AttributeProto.INT, onnx.AttributeProto.FLOATS,
-                     onnx.AttributeProto.INTS, onnx.AttributeProto.STRING, onnx.AttributeProto.STRINGS}
+#: Attribute types whose only text is the name (STRING values are bytes fields).
+TEXT_SAFE_ATTRIBUTES = frozenset({onnx.AttributeProto.FLOAT, onnx.AttributeProto.INT,
+                                  onnx.AttributeProto.FLOATS, onnx.AttributeProto.INTS,
+                                  onnx.AttributeProto.STRING, onnx.AttributeProto.STRINGS})
 
 
 def _plain_node_is_text(node) -> bool:
@@ -282,8 +284,11 @@ def _plain_node_is_text(node) -> bool:
     proto = getattr(node, "proto", node)
     if proto.doc_string or getattr(proto, "overload", "") or len(proto.metadata_props):
         return False
+    plain = getattr(node, "plain_attributes", None)
+    if plain is not None:  # a view: its attributes were looked at when it was read
+        return plain
     for attr in node.attribute:
-        if attr.type not in _PLAIN_ATTRIBUTES or type(attr.name) is not str \
+        if attr.type not in TEXT_SAFE_ATTRIBUTES or type(attr.name) is not str \
                 or attr.ref_attr_name or attr.doc_string:
             return False
     return True

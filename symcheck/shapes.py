@@ -24,6 +24,7 @@ from onnx import TensorProto, numpy_helper
 
 from .dims import Dim, Expr, ceildiv, exact_div, floordiv
 from .errors import SymcheckError
+from .load import TEXT_SAFE_ATTRIBUTES
 
 #: Tensors with at most this many elements keep their values.
 MAX_VALUE_ELEMENTS = 4096
@@ -977,7 +978,7 @@ class Node:
     message itself.
     """
 
-    __slots__ = ("proto", "op_type", "domain", "name", "input", "output")
+    __slots__ = ("proto", "op_type", "domain", "name", "input", "output", "attrs", "plain_attributes")
 
     def __init__(self, proto: onnx.NodeProto) -> None:
         self.proto = proto
@@ -986,6 +987,24 @@ class Node:
         self.name: str = proto.name
         self.input: tuple = tuple(proto.input)
         self.output: tuple = tuple(proto.output)
+        # One walk of the attributes gives their values (None when one cannot be
+        # read: Propagation reads them again where a failure is handled) and
+        # whether all are plain text-named numbers and strings (what
+        # ``load.check_model`` needs to know before anything else reads them).
+        values: Optional[dict] = {}
+        plain = True
+        for attr in proto.attribute:
+            kind = attr.type
+            if kind not in TEXT_SAFE_ATTRIBUTES or type(attr.name) is not str or attr.ref_attr_name or attr.doc_string:
+                plain = False
+            if values is not None:
+                reader = _PLAIN_READERS.get(kind)
+                if reader is None:
+                    values = None
+                else:
+                    values[attr.name] = reader(attr)
+        self.attrs: Optional[dict] = values
+        self.plain_attributes: bool = plain
 
     @property
     def attribute(self):
@@ -1225,6 +1244,9 @@ class Propagation:
 
     def attrs(self, node: "AnyNode") -> dict:
         """A node's attributes as Python values, parsed once per node."""
+        found = getattr(node, "attrs", None)
+        if found is not None:
+            return found
         key = id(node)
         found = self._attrs.get(key)
         if found is None:
