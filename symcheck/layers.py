@@ -148,6 +148,7 @@ class _Builder:
         self.consumers: dict[str, int] = {}
         self.constants = prop.initializers
         self.hidden = 0
+        self._windows: dict = {}  # see window_layer
         consumers = self.consumers
         for node in prop.order:  # the same nodes as the file's, read once
             for name in node.input:
@@ -291,15 +292,47 @@ class _Builder:
 
     def window_layer(self, node, attrs, kind) -> None:
         data = node.input[0]
-        drop = _degenerate_axes(self.shape(data), self.shape(node.output[0]), attrs)
-        if drop:  # Keras Conv1D/MaxPool1D through tf2onnx: a 1×k window on a 1×L map
-            attrs = _drop_window_axes(attrs, [a - 2 for a in drop])
-        layer = self._anchor(node, kind, data, drop)
         weight = node.input[3] if node.op_type == "QLinearConv" else (
             node.input[1] if len(node.input) > 1 else "")
-        spatial = len(layer.in_shape or ()) - 2
-        if layer.in_shape is None:  # rank unknown: the attributes tell the spatial axes
-            wshape = self.shape(weight) if weight else None
+        tensor_in, tensor_out = self.shape(data), self.shape(node.output[0])
+        wshape = self.shape(weight) if weight else None
+        # What follows from the attributes and shapes alone is worked out once per
+        # distinct (op, attributes, shapes): a large model repeats a few convs
+        # thousands of times. A node that fails a check is never stored.
+        try:
+            key: Optional[tuple] = (kind, node.op_type, tensor_in, tensor_out, wshape,
+                                    *((k, tuple(v) if type(v) is list else v) for k, v in attrs.items()))
+            found = self._windows.get(key)
+        except TypeError:  # an attribute or dim that cannot be hashed
+            key, found = None, None
+        if found is None:
+            found = self._window_info(node, attrs, kind, tensor_in, tensor_out, wshape)
+            if key is not None:
+                self._windows[key] = found
+        drop, info, transfer, dense = found
+        layer = self._anchor(node, kind, data, drop)
+        layer.attrs = {k: list(v) if type(v) is list else v for k, v in info.items()}
+        layer.transfer = list(transfer)
+        if kind in ("conv", "conv-transpose"):
+            layer.params = self.const_numel(weight) if weight in self.constants else 0
+            layer.weight = weight
+            for extra in node.input[2:3]:
+                if extra and extra in self.constants:
+                    layer.params += self.const_numel(extra)
+        if dense:  # MATLAB writes fullyConnectedLayer as a Conv over the whole map
+            assert layer.out_shape is not None  # a dense conv has a known output
+            layer.kind = "dense"
+            layer.attrs["units"] = layer.out_shape[1]
+
+    def _window_info(self, node, attrs: dict, kind: str, tensor_in, tensor_out, wshape) -> tuple:
+        """(dropped tensor axes, layer attributes, transfer per spatial axis, is it a
+        dense layer) of a conv or pool; raises for attributes no runtime accepts."""
+        drop = _degenerate_axes(tensor_in, tensor_out, attrs)
+        if drop:  # Keras Conv1D/MaxPool1D through tf2onnx: a 1×k window on a 1×L map
+            attrs = _drop_window_axes(attrs, [a - 2 for a in drop])
+        in_shape, out_shape = _without(tensor_in, drop), _without(tensor_out, drop)
+        spatial = len(in_shape or ()) - 2
+        if in_shape is None:  # rank unknown: the attributes tell the spatial axes
             spatial = len(attrs.get("kernel_shape") or ()) or (len(wshape) - 2 if wshape else 0)
         info = {"kernel": list(attrs.get("kernel_shape") or ()),
                 "stride": list(attrs.get("strides") or [1] * max(spatial, 0)),
@@ -309,34 +342,27 @@ class _Builder:
                 "group": attrs.get("group", 1),
                 "pads_given": "pads" in attrs}
         if kind in ("conv", "conv-transpose"):
-            wshape = self.shape(weight) if weight else None
             if not info["kernel"] and wshape:
                 info["kernel"] = list(wshape[2:])
-            layer.params = self.const_numel(weight) if weight in self.constants else 0
-            layer.weight = weight
-            for extra in node.input[2:3]:
-                if extra and extra in self.constants:
-                    layer.params += self.const_numel(extra)
             if kind == "conv-transpose":
                 info["output_padding"] = list(attrs.get("output_padding") or [0] * spatial)
                 if attrs.get("output_shape"):
                     info["output_shape"] = list(attrs["output_shape"])
         else:
             info["ceil_mode"] = int(attrs.get("ceil_mode", 0))
-        info["rank"] = None if layer.in_shape is None else len(layer.in_shape)
-        _check_window(node, info, spatial, kind, _without(self.shape(weight), drop) if weight else None)
+        info["rank"] = None if in_shape is None else len(in_shape)
+        _check_window(node, info, spatial, kind, _without(wshape, drop) if wshape is not None else None)
         del info["rank"]
         if kind == "global-pool":
             info["kernel"] = [None] * spatial
-        info["padding"] = self._padding_mode(info, layer.in_shape, kind)
-        layer.attrs = info
-        layer.transfer = [self._window_transfer(info, i, kind) for i in range(max(spatial, 0))]
-        if (kind == "conv" and layer.in_shape is not None and layer.out_shape is not None
-                and _covers_whole_map(info, layer.in_shape, layer.out_shape)):
-            # MATLAB writes fullyConnectedLayer as a Conv over the whole map
-            layer.kind = "dense"
-            layer.attrs["units"] = layer.out_shape[1]
-            layer.transfer = [("fixed", d, 1) for d in layer.in_shape[2:]]
+        info["padding"] = self._padding_mode(info, in_shape, kind)
+        transfer: list = [self._window_transfer(info, i, kind) for i in range(max(spatial, 0))]
+        dense = (kind == "conv" and in_shape is not None and out_shape is not None
+                 and _covers_whole_map(info, in_shape, out_shape))
+        if dense:
+            assert in_shape is not None
+            transfer = [("fixed", d, 1) for d in in_shape[2:]]
+        return drop, info, tuple(transfer), dense
 
     def _padding_mode(self, info: dict, in_shape, kind: str) -> str:
         """'same', 'valid' or 'explicit', read through the exporter's dialect."""

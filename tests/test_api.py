@@ -220,3 +220,35 @@ def test_garbage_collector_is_paused_only_during_analysis():
             gc.enable()
     finally:
         module.analyze_model = original
+
+
+def test_repeated_identical_convs_keep_their_own_layers():
+    """Convs with the same attributes and shapes share the worked-out window
+    description, but each layer keeps its own weight, parameter count, fused ops
+    and attribute lists."""
+    from onnx import TensorProto, helper
+
+    def conv(i: int, src: str, bias: bool) -> list:
+        ins = [src, f"w{i}"] + ([f"b{i}"] if bias else [])
+        return [helper.make_node("Conv", ins, [f"c{i}"], name=f"conv{i}", kernel_shape=[3, 3],
+                                 pads=[1, 1, 1, 1]),
+                helper.make_node("Relu", [f"c{i}"], [f"r{i}"], name=f"relu{i}")]
+
+    nodes = conv(0, "x", True) + [helper.make_node("Mul", ["r0", "s"], ["m0"], name="scale0")]
+    nodes += conv(1, "m0", False) + conv(2, "r1", True)
+    inits = [helper.make_tensor(f"w{i}", TensorProto.FLOAT, [4, 4, 3, 3], [0.0] * 144) for i in range(3)]
+    inits += [helper.make_tensor(f"b{i}", TensorProto.FLOAT, [4], [0.0] * 4) for i in (0, 2)]
+    inits.append(helper.make_tensor("s", TensorProto.FLOAT, [1, 4, 1, 1], [1.0] * 4))
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])],
+                              [helper.make_tensor_value_info("r2", TensorProto.FLOAT, [1, 4, 8, 8])], inits)
+    a = symcheck.analyze(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    convs = [layer for layer in a.layers.layers.values() if layer.kind == "conv"]
+    assert [layer.nodes for layer in convs] == [["conv0", "relu0", "scale0"], ["conv1", "relu1"],
+                                                ["conv2", "relu2"]]
+    assert [layer.weight for layer in convs] == ["w0", "w1", "w2"]
+    assert [layer.params for layer in convs] == [144 + 4 + 4, 144, 144 + 4]  # the fused scale counts
+    assert [layer.attrs.get("fused") for layer in convs] == [["Mul"], None, None]
+    assert [layer.attrs["padding"] for layer in convs] == ["same"] * 3
+    assert all(layer.attrs["kernel"] == [3, 3] for layer in convs)
+    assert len({id(layer.attrs["kernel"]) for layer in convs}) == 3  # no list shared between layers
+    assert [layer.out_shape for layer in convs] == [(1, 4, 8, 8)] * 3
