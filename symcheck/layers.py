@@ -31,7 +31,7 @@ import functools
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import onnx
 
@@ -109,13 +109,13 @@ class Layer:
         return self.in_shape[1]
 
 
-@dataclass
+@dataclass(slots=True)
 class View:
-    """Where a data tensor's values come from."""
+    """Where a data tensor's values come from (one per data tensor: kept small)."""
 
     layer: int
     axes: Optional[tuple]  # tensor axis i -> layer-output tensor axis (None: new size-1 axis)
-    pending: list = field(default_factory=list)  # data-movement nodes not yet explained
+    pending: Sequence = ()  # data-movement nodes not yet explained (never changed in place)
 
 
 @dataclass
@@ -128,6 +128,7 @@ class LayerGraph:
     hidden_nodes: int
     unknown_ops: set
     _nx: Any = field(default=None, repr=False, compare=False)
+    _io: Any = field(default=None, repr=False, compare=False)  # structure.choose_io's answer
 
     @property
     def graph(self) -> Any:

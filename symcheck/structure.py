@@ -111,7 +111,15 @@ class Structure:
 
 
 def choose_io(lg: LayerGraph) -> tuple[int, int, str]:
-    """The input/output pair to analyse, and why when there was a choice."""
+    """The input/output pair to analyse, and why when there was a choice (worked out
+    once per layer graph)."""
+    if lg._io is not None:
+        return lg._io
+    lg._io = _choose_io(lg)
+    return lg._io
+
+
+def _choose_io(lg: LayerGraph) -> tuple[int, int, str]:
     layers = lg.layers
     spatial_inputs = [i for i in lg.inputs if len(layers[i].out_shape or ()) >= 3]
     inp = (spatial_inputs or lg.inputs)[0]
@@ -176,6 +184,8 @@ def _role(layer: Layer, before: Optional[tuple], after: Optional[tuple]) -> tupl
         return "up", None
     if before is None or after is None:
         return "keep", None
+    if before == after and before and all(type(d) is int and d > 0 for d in before):
+        return "keep", 1  # the usual step: same static size (what the ratios below would say)
     if len(before) != len(after) or not before:
         return ("down", None) if len(after) < len(before) else ("keep", None)
     ratios = []
