@@ -300,6 +300,20 @@ class Runner:
         self._done(res)
         return res
 
+    def inproc_paired(self, a: tuple, b: tuple) -> None:
+        """Two in-process measurements taken alternately, one run per worker each time
+        (a, b, a, b, ...), so drift in machine load hits both sides of a ratio.
+        ``a`` and ``b`` are (key, model, label, worker, path)."""
+        res_a, res_b = Result(*a[:3]), Result(*b[:3])
+        target = self.runs
+        while len(res_b.times) < target and not (res_a.error or res_b.error):
+            if self._worker(res_a, a[3], a[4], 1, ()) is not None:
+                self._worker(res_b, b[3], b[4], 1, ())
+            if len(res_b.times) == 1:
+                target = self._count(res_a.times[0] + res_b.times[0])
+        self._done(res_a)
+        self._done(res_b)
+
     def _worker(self, res: Result, worker: str, path: str, runs: int, extra) -> Optional[float]:
         cmd = [PY, os.path.abspath(__file__), "--worker", worker, path, str(runs), *extra]
         _, rss, code, out, err = spawn(cmd, capture=True)
@@ -474,10 +488,27 @@ def measure(runner: Runner, manifest: dict, feat: dict, quick: bool, log) -> dic
                       ["symcheck", *flag, "--format", "json", path], [*baseline, path, "1"])
 
     log("in process (no start-up)")
+    top = unets[-1]
+    sym = ("inproc/symcheck", "symcheck.analyze(FILE)", "symcheck")
     for name in unets + ["dynamic_1k"] + big:
         path = model_path(name)
-        runner.inproc("inproc/symcheck", name, "symcheck.analyze(FILE)", "symcheck", path)
+        if name not in ("unet_1k", mid, top):  # those three are measured in pairs below
+            runner.inproc(sym[0], name, sym[1], sym[2], path)
         runner.inproc("inproc/onnx", name, "onnx.load + strip + infer_shapes", "onnx", path)
+    # The ratios of the acceptance table, each side measured alternately with the other.
+    if top == "unet_1k":  # --quick: no larger U-Net to pair it with
+        runner.inproc(sym[0], top, sym[1], sym[2], model_path(top))
+    else:
+        log("in process, alternately: the scaling pair (unet_1k with the largest U-Net)")
+        runner.inproc_paired((sym[0], "unet_1k", sym[1] + " (paired with the next row)", sym[2],
+                              model_path("unet_1k")),
+                             (sym[0], top, sym[1] + " (paired with the row above)", sym[2],
+                              model_path(top)))
+    if mid not in ("unet_1k", top):
+        log(f"in process, alternately: symcheck and ORT symbolic_shape_infer on {mid}")
+        runner.inproc_paired((sym[0], mid, sym[1] + " (paired with ORT symbolic)", sym[2], model_path(mid)),
+                             ("inproc/ort_symbolic", mid, "ORT symbolic_shape_infer (incl. onnx.load)",
+                              "ort_symbolic", model_path(mid)))
     for name in unets:
         runner.inproc("inproc/networkx", name, "networkx DiGraph + topological_sort", "networkx",
                       model_path(name))
@@ -491,8 +522,9 @@ def measure(runner: Runner, manifest: dict, feat: dict, quick: bool, log) -> dic
         runner.skip("inproc/onnx_tool", "unet_30k", "onnx-tool shape_infer + profile",
                     "not run (about a minute per run; not an acceptance figure)")
     for name in (["unet_1k"] if quick else ["unet_1k", "unet_10k", "unet_30k"]):
-        runner.inproc("inproc/ort_symbolic", name, "ORT symbolic_shape_infer (incl. onnx.load)",
-                      "ort_symbolic", model_path(name))
+        if (("inproc/ort_symbolic", name)) not in runner.results:  # the 10k one is paired above
+            runner.inproc("inproc/ort_symbolic", name, "ORT symbolic_shape_infer (incl. onnx.load)",
+                          "ort_symbolic", model_path(name))
     for name in (["unet_1k"] if quick else ["unet_1k", "unet_10k"]):
         runner.inproc("inproc/ort_run", name, "ORT InferenceSession + 1 run (1×3×64×64)",
                       "ort_run", model_path(name))
