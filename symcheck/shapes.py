@@ -139,8 +139,11 @@ def read_initializers(graph: onnx.GraphProto) -> list:
 
 
 def _numel(shape: Optional[tuple]) -> Optional[int]:
-    if shape is None or any(not isinstance(d, int) for d in shape):
+    if shape is None:
         return None
+    for d in shape:
+        if not isinstance(d, int):
+            return None
     return math.prod(shape)
 
 
@@ -212,9 +215,12 @@ def _broadcast(shapes: Sequence[Optional[tuple]]) -> Optional[tuple]:
     rank = max(len(s) for s in known)
     out = []
     for axis in range(rank):
-        dims = [s[axis - rank + len(s)] for s in known if axis - rank + len(s) >= 0]
         chosen: Dim = 1
-        for d in dims:
+        for s in known:  # right-aligned; the first dim that is not 1 wins, a known int over an Expr
+            k = axis - rank + len(s)
+            if k < 0:
+                continue
+            d = s[k]
             if d == 1:
                 continue
             if chosen == 1 or chosen is None:
