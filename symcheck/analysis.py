@@ -8,6 +8,7 @@ here prints.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import math
 import os
@@ -50,6 +51,10 @@ class Finding:
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 
 
+#: The key under which ``Analysis.dim_text``'s cache keeps the names it rendered with.
+_NAMES = "display names"
+
+
 @dataclass
 class Analysis:
     """Everything symcheck knows about one model."""
@@ -72,6 +77,8 @@ class Analysis:
     #: of the payload in the file; verification reads them from there
     weights_in_file: dict = field(default_factory=dict)
     verification: Optional[Verification] = None
+    #: dim_text's rendered expressions, with the names they were rendered with
+    _dim_texts: dict = field(default_factory=dict, repr=False, compare=False)
 
     # -- convenience views -------------------------------------------------
     def layer(self, lid: int) -> Layer:
@@ -184,10 +191,19 @@ class Analysis:
         return tuple(shape)
 
     def dim_text(self, dim) -> str:
+        """A dim as reports show it: symbolic dims with the input's display names
+        (``ceil(H/2)``). Each distinct expression is rendered once per set of names."""
         if dim is None:
             return "?"
         if isinstance(dim, Expr):
-            return str(dim.substitute({k: Expr.symbol(v) for k, v in self.symbols.items()}))
+            cache = self._dim_texts
+            if cache.get(_NAMES) != self.symbols:
+                cache.clear()
+                cache[_NAMES] = dict(self.symbols)
+            text = cache.get(dim)
+            if text is None:
+                text = cache[dim] = str(dim.substitute({k: Expr.symbol(v) for k, v in self.symbols.items()}))
+            return text
         return str(dim)
 
     def size_text(self, spatial: Optional[tuple]) -> str:
@@ -266,7 +282,7 @@ class Analysis:
         out = []
         for i, d in enumerate(spatial):
             if i < len(own) and isinstance(own[i], Expr) and isinstance(own[0], Expr):
-                d = d.substitute({str(own[i]): own[0]})
+                d = _rename(d, str(own[i]), own[0])
             out.append(str(d))
         return out
 
@@ -425,6 +441,12 @@ def analyze_model(model: onnx.ModelProto, path: str, input_shapes: dict,
         analysis.round_trips = round_trips(lg, st, max(spatial, 0))
     analysis.findings = run_rules(analysis, select=select, ignore=ignore)
     return analysis
+
+
+@functools.lru_cache(maxsize=4096)
+def _rename(dim: Expr, name: str, to: Expr) -> Dim:
+    """``dim`` with symbol ``name`` replaced by ``to`` (a ladder repeats a few sizes)."""
+    return dim.substitute({name: to})
 
 
 def _display_symbols(analysis: Analysis, symbols: dict) -> dict:

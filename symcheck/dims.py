@@ -17,7 +17,7 @@ two equal expressions compare equal and hash alike.
 from __future__ import annotations
 
 import functools
-from typing import Mapping, Union
+from typing import Mapping, Optional, Union
 
 Dim = Union[int, "Expr"]
 
@@ -28,12 +28,13 @@ Dim = Union[int, "Expr"]
 class _Floor:
     """``floor(num / den)`` for an expression ``num`` and an integer ``den`` > 1."""
 
-    __slots__ = ("num", "den", "_key")
+    __slots__ = ("num", "den", "_key", "_text")
 
     def __init__(self, num: "Expr", den: int) -> None:
         self.num = num
         self.den = den
         self._key = ("~", num._terms, den)
+        self._text: Optional[str] = None  # str() is the sort key of every term holding it: kept
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, _Floor) and self._key == other._key
@@ -45,11 +46,14 @@ class _Floor:
         return self.num.evaluate(env) // self.den
 
     def __str__(self) -> str:
-        const = self.num.constant
-        if const == self.den - 1 and const > 0:
-            inner = self.num - const
-            return f"ceil({_paren(inner)}/{self.den})"
-        return f"floor({_paren(self.num)}/{self.den})"
+        if self._text is None:
+            const = self.num.constant
+            if const == self.den - 1 and const > 0:
+                inner = self.num - const
+                self._text = f"ceil({_paren(inner)}/{self.den})"
+            else:
+                self._text = f"floor({_paren(self.num)}/{self.den})"
+        return self._text
 
 
 def _atom_key(atom: object) -> tuple:
@@ -71,8 +75,9 @@ class Expr:
     __slots__ = ("_terms", "_hash")
 
     def __init__(self, terms: dict) -> None:
-        items = tuple(sorted(((m, c) for m, c in terms.items() if c),
-                             key=lambda mc: tuple(_atom_key(a) for a in mc[0])))
+        items = tuple((m, c) for m, c in terms.items() if c)
+        if len(items) > 1:
+            items = tuple(sorted(items, key=lambda mc: tuple(_atom_key(a) for a in mc[0])))
         self._terms = items
         self._hash = hash(items)
 

@@ -13,6 +13,7 @@ copy of the graph.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -246,9 +247,11 @@ def _strides(shape: tuple) -> list[int]:
 # ---------------------------------------------------------------------------
 # Spatial arithmetic shared with the layer transfer functions.
 
+@functools.lru_cache(maxsize=4096)
 def pool_out(size: Dim, kernel: int, stride: int, dilation: int, pad_begin: int,
              pad_end: int, ceil_mode: bool = False) -> Dim:
-    """Output size of a convolution or pooling window along one axis."""
+    """Output size of a convolution or pooling window along one axis (cached: symbolic
+    arithmetic is costly and a model repeats a few windows at a few sizes)."""
     span = dilation * (kernel - 1) + 1
     room = size + pad_begin + pad_end - span
     if not ceil_mode:

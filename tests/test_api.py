@@ -252,3 +252,16 @@ def test_repeated_identical_convs_keep_their_own_layers():
     assert all(layer.attrs["kernel"] == [3, 3] for layer in convs)
     assert len({id(layer.attrs["kernel"]) for layer in convs}) == 3  # no list shared between layers
     assert [layer.out_shape for layer in convs] == [(1, 4, 8, 8)] * 3
+
+
+def test_dim_texts_follow_the_display_names():
+    """dim_text renders each expression once, and again when the names change."""
+    a = symcheck.analyze(sample("torch_cae_dynamic.onnx"))
+    bottleneck = a.bottleneck.out_shape[2]
+    assert a.dim_text(bottleneck) == "ceil(H/8)"
+    assert a.dim_text(bottleneck) == "ceil(H/8)"  # from the cache
+    a.symbols = {**a.symbols, "height": "Y"}
+    assert a.dim_text(bottleneck) == "ceil(Y/8)"
+    assert a.ladder()[0] == ["Y", "ceil(Y/2)", "ceil(Y/4)", "ceil(Y/8)"]
+    a.symbols["height"] = "Z"  # changed in place
+    assert a.dim_text(bottleneck) == "ceil(Z/8)"
