@@ -174,8 +174,7 @@ def _is_graph(data: bytes) -> bool:
     return bool(graph.node) and all(n.op_type for n in graph.node)
 
 
-def check_model(model: onnx.ModelProto, nodes: Optional[list] = None,
-                initializers: Optional[list] = None) -> None:
+def check_model(model: onnx.ModelProto, nodes: list, initializers: list) -> None:
     """Refuse what static analysis cannot stand on, before any shape is computed.
 
     * an ai.onnx opset above the newest the installed onnx defines (op
@@ -186,10 +185,10 @@ def check_model(model: onnx.ModelProto, nodes: Optional[list] = None,
       more (``too-large-dims``), computed with Python integers (numpy.prod of
       2^62 x 2^62 x 4 wraps to 0).
 
-    ``nodes`` and ``initializers``, when given, are the main graph's nodes as
+    ``nodes`` and ``initializers`` are the main graph's nodes as
     :class:`symcheck.shapes.Node` views and its initializers as read by
     :func:`symcheck.shapes.read_initializers` (their fields already read from
-    protobuf; both or neither).
+    protobuf, once for every pass).
     """
     _check_strings(model, nodes, initializers)
     newest = onnx.defs.onnx_opset_version()
@@ -199,36 +198,31 @@ def check_model(model: onnx.ModelProto, nodes: Optional[list] = None,
                 "unsupported-opset",
                 f"ai.onnx opset {entry.version} is not between 1 and {newest}, the newest the "
                 f"installed onnx {onnx.__version__} defines")
-    for init in initializers if initializers is not None else model.graph.initializer:
-        dims = init.shape if initializers is not None else tuple(init.dims)
+    for init in initializers:
+        dims = init.shape
         if dims and min(dims) >= 0 and math.prod(dims) < 2**40:
             continue  # the usual weight: nothing to refuse
-        check_tensor_dims(lambda: f"initializer {init.name!r}", dims,
-                          init.dtype if initializers is not None else init.data_type)
+        check_tensor_dims(lambda: f"initializer {init.name!r}", dims, init.dtype)
 
 
-def _check_strings(model: onnx.ModelProto, nodes: Optional[list] = None,
-                   initializers: Optional[list] = None) -> None:
+def _check_strings(model: onnx.ModelProto, nodes: list, initializers: list) -> None:
     """Refuse string fields that are not UTF-8 (``not-onnx``).
 
     ONNX strings are UTF-8, but protobuf hands invalid ones to Python as
     ``bytes``, which no name-handling code expects. Walks every message with a
     stack (no recursion); weight bytes are ``bytes`` fields and not looked at.
-    With ``nodes`` and ``initializers`` (read from the main graph already),
-    those are checked from what was read and the main graph's ``node`` and
-    ``initializer`` fields are not walked again.
+    The main graph's ``nodes`` and ``initializers`` are checked from their
+    views; its ``node`` and ``initializer`` fields are not walked again.
     """
     string = FieldDescriptor.TYPE_STRING
     message = FieldDescriptor.TYPE_MESSAGE
+    for init in initializers:
+        if type(init.name) is not str:
+            raise SymcheckError("not-onnx", "not an ONNX model (a TensorProto field "
+                                            "'name' is not UTF-8 text)")
     stack: list = [model]
-    main_graph: Optional[onnx.GraphProto] = None
-    if nodes is not None and initializers is not None:
-        for init in initializers:
-            if type(init.name) is not str:
-                raise SymcheckError("not-onnx", "not an ONNX model (a TensorProto field "
-                                                "'name' is not UTF-8 text)")
-        stack.extend(node.proto for node in nodes if not _plain_node_is_text(node))
-        main_graph = model.graph
+    stack.extend(node.proto for node in nodes if not _plain_node_is_text(node))
+    main_graph: Optional[onnx.GraphProto] = model.graph
     while stack:
         msg = stack.pop()
         if main_graph is not None and msg is main_graph:
@@ -287,11 +281,14 @@ def _plain_node_is_text(node) -> bool:
     plain = getattr(node, "plain_attributes", None)
     if plain is not None:  # a view: its attributes were looked at when it was read
         return plain
-    for attr in node.attribute:
-        if attr.type not in TEXT_SAFE_ATTRIBUTES or type(attr.name) is not str \
-                or attr.ref_attr_name or attr.doc_string:
-            return False
-    return True
+    return all(attribute_is_text_safe(attr) for attr in node.attribute)
+
+
+def attribute_is_text_safe(attr: onnx.AttributeProto) -> bool:
+    """True when an attribute's only text is a UTF-8 name (no subgraph, tensor,
+    reference or doc string to walk); STRING values are bytes fields."""
+    return attr.type in TEXT_SAFE_ATTRIBUTES and type(attr.name) is str \
+        and not attr.ref_attr_name and not attr.doc_string
 
 
 def _is_repeated(field) -> bool:

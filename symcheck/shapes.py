@@ -25,7 +25,7 @@ from onnx import TensorProto, numpy_helper
 
 from .dims import Dim, Expr, ceildiv, exact_div, floordiv
 from .errors import SymcheckError
-from .load import TEXT_SAFE_ATTRIBUTES
+from .load import attribute_is_text_safe
 
 #: Tensors with at most this many elements keep their values.
 MAX_VALUE_ELEMENTS = 4096
@@ -1004,7 +1004,7 @@ class Node:
         plain = True
         for attr in proto.attribute:
             kind = attr.type
-            if kind not in TEXT_SAFE_ATTRIBUTES or type(attr.name) is not str or attr.ref_attr_name or attr.doc_string:
+            if plain and not attribute_is_text_safe(attr):
                 plain = False
             if values is not None:
                 reader = _PLAIN_READERS.get(kind)

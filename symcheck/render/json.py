@@ -190,16 +190,8 @@ def _plain(value):
 
 
 def _plain_slow(value):
-    if type(value) is dict:
-        out = {}
-        for key in sorted(value):
-            v = value[key]
-            kind = type(v)
-            out[str(key)] = v if kind in _LEAVES else list(v) if (
-                (kind is list or kind is tuple) and all(type(x) in _LEAVES for x in v)) else _plain_slow(v)
-        return out
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in sorted(value.items())}
+        return {str(k): _plain(value[k]) for k in sorted(value)}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, Expr):
