@@ -225,22 +225,25 @@ def _check_strings(model: onnx.ModelProto, nodes: list, initializers: list) -> N
     main_graph: Optional[onnx.GraphProto] = model.graph
     while stack:
         msg = stack.pop()
-        if main_graph is not None and msg is main_graph:
-            main_graph = None  # seen; its nodes and initializers were checked above
-            fields = [(f, v) for f, v in msg.ListFields() if f.name not in ("node", "initializer")]
-        else:
-            fields = msg.ListFields()
         if isinstance(msg, onnx.TensorProto):  # weights: only the name is text we use
             if isinstance(msg.name, bytes):
                 raise SymcheckError("not-onnx", "not an ONNX model (a TensorProto field 'name' "
                                                 "is not UTF-8 text)")
             continue
+        if main_graph is not None and msg is main_graph:
+            main_graph = None  # seen; its nodes and initializers were checked above
+            fields = [(f, v) for f, v in msg.ListFields() if f.name not in ("node", "initializer")]
+        else:
+            fields = msg.ListFields()
         for field, value in fields:
             repeated = _is_repeated(field)
             if field.type == message:
                 if repeated and field.message_type.name == "NodeProto":
                     # the bulk of a graph: ordinary nodes are checked here, not stacked
                     stack.extend(node for node in value if not _plain_node_is_text(node))
+                elif repeated and field.message_type.name == "ValueInfoProto":
+                    # exporters often declare every tensor: ordinary declarations checked here
+                    stack.extend(info for info in value if not _plain_value_info_is_text(info))
                 elif repeated and field.message_type.name == "TensorProto":
                     for tensor in value:  # weights: only the name is text we use
                         if type(tensor.name) is not str:
@@ -282,6 +285,22 @@ def _plain_node_is_text(node) -> bool:
     if plain is not None:  # a view: its attributes were looked at when it was read
         return plain
     return all(attribute_is_text_safe(attr) for attr in node.attribute)
+
+
+def _plain_value_info_is_text(info: onnx.ValueInfoProto) -> bool:
+    """True when a tensor declaration (name, element type, dims) has only text in
+    its string fields; False sends it to the generic walk, which names the bad
+    field. The same check as the walk's for what an ordinary declaration holds,
+    without a ``ListFields`` per nested message."""
+    if type(info.name) is not str or info.doc_string or len(info.metadata_props):
+        return False
+    kind = info.type
+    if kind.WhichOneof("value") != "tensor_type" or kind.denotation:
+        return False
+    for dim in kind.tensor_type.shape.dim:
+        if type(dim.dim_param) is not str or dim.denotation:
+            return False
+    return True
 
 
 def attribute_is_text_safe(attr: onnx.AttributeProto) -> bool:

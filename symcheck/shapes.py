@@ -1149,6 +1149,40 @@ def implicit_inputs(node: "AnyNode") -> list:
     return [name for name in dict.fromkeys(used) if name and name not in defined]
 
 
+class DeclaredShapes:
+    """The shapes a graph declares for its tensors (``value_info``, then outputs),
+    read on demand.
+
+    Exporters often declare every intermediate tensor, and reading 10,000
+    declarations from protobuf costs more than propagating the shapes; the
+    propagation consults one only where its own rules give up. As with reading
+    them all, an output's declaration wins over a ``value_info`` one, and a
+    declaration without a shape does not count.
+    """
+
+    def __init__(self, graph: onnx.GraphProto, fresh: Callable[[str], Expr]) -> None:
+        self._graph = graph
+        self._fresh = fresh
+        self._protos: Optional[dict] = None  # name -> its declarations, in file order
+        self._shapes: dict = {}
+
+    def get(self, name: str) -> Optional[Tensor]:
+        if name in self._shapes:
+            return self._shapes[name]
+        if self._protos is None:
+            protos: dict = {}
+            for vi in [*self._graph.value_info, *self._graph.output]:
+                protos.setdefault(vi.name, []).append(vi)
+            self._protos = protos
+        found = None
+        for vi in self._protos.get(name, ()):
+            tensor = type_to_tensor(vi.type, self._fresh)
+            if tensor.shape is not None:
+                found = tensor
+        self._shapes[name] = found
+        return found
+
+
 def value_info_shapes(graph: onnx.GraphProto, fresh: Callable[[str], Expr]) -> dict[str, Tensor]:
     """Shapes the file declares for intermediate tensors and outputs."""
     out = {}
@@ -1199,7 +1233,7 @@ class Propagation:
             self.tensors[init.name] = init
         self.initializers = set(self.tensors)  # names of the graph's initializers
         self.tensors.update(inputs)
-        self.declared = value_info_shapes(graph, self.fresh)
+        self.declared = DeclaredShapes(graph, self.fresh)
         self._inferred: Optional[dict[str, Tensor]] = None
         available = set(self.tensors)
         self.reads: dict[int, list[str]] = {}
@@ -1286,8 +1320,9 @@ class Propagation:
         return Tensor(shape, out.dtype, out.value)
 
     def _fallback(self, name: str) -> Tensor:
-        if name in self.declared:
-            return self.declared[name]
+        declared = self.declared.get(name)
+        if declared is not None:
+            return declared
         if self._inferred is None:
             self._inferred = _onnx_inferred(self.model, self.fresh)
         return self._inferred.get(name, UNKNOWN)

@@ -265,3 +265,27 @@ def test_dim_texts_follow_the_display_names():
     assert a.ladder()[0] == ["Y", "ceil(Y/2)", "ceil(Y/4)", "ceil(Y/8)"]
     a.symbols["height"] = "Z"  # changed in place
     assert a.dim_text(bottleneck) == "ceil(Z/8)"
+
+
+def test_declared_shapes_are_read_on_demand_with_outputs_winning():
+    """A declaration is read only when asked for; an output's declaration wins over
+    a value_info one, unless it has no shape."""
+    from onnx import TensorProto, helper
+
+    from symcheck.dims import Expr
+    from symcheck.shapes import DeclaredShapes
+
+    graph = helper.make_graph(
+        [], "g", [], [helper.make_tensor_value_info("a", TensorProto.FLOAT, [1, 2]),
+                      helper.make_tensor_value_info("b", TensorProto.FLOAT, None)],
+        value_info=[helper.make_tensor_value_info("a", TensorProto.FLOAT, [3, 4]),
+                    helper.make_tensor_value_info("b", TensorProto.INT64, ["n", 5]),
+                    helper.make_tensor_value_info("c", TensorProto.FLOAT, [None])])
+    fresh = iter(range(100))
+    declared = DeclaredShapes(graph, lambda stem: Expr.symbol(f"?{stem}{next(fresh)}"))
+    assert declared.get("a").shape == (1, 2)
+    b = declared.get("b")
+    assert (b.dtype, b.shape[1], str(b.shape[0])) == (TensorProto.INT64, 5, "?d0")
+    assert declared.get("b") is b  # converted once
+    assert str(declared.get("c").shape[0]) == "?d1"
+    assert declared.get("nothing") is None

@@ -425,7 +425,8 @@ def test_loop_bomb_with_verify_timeout_3_ends_in_5_seconds():
 
 
 @pytest.mark.parametrize("where", ["node name", "node input", "node doc_string", "attribute name",
-                                   "initializer name", "graph output", "subgraph node"])
+                                   "initializer name", "graph output", "subgraph node",
+                                   "value_info name", "value_info dim_param"])
 def test_a_string_field_that_is_not_utf8_is_refused(where):
     """Each place a string is read from (node views, initializer views, the generic
     walk of the rest) refuses bytes that are not UTF-8, naming the message."""
@@ -453,8 +454,14 @@ def test_a_string_field_that_is_not_utf8_is_refused(where):
     inits = [helper.make_tensor(w_name, TensorProto.FLOAT, [1, 1, 3, 3], [0.1] * 9)]
     if where == "subgraph node":
         inits.append(helper.make_tensor("cond", TensorProto.BOOL, [], [True]))
+    declared = []
+    if where.startswith("value_info"):
+        declared.append(helper.make_tensor_value_info(
+            mark if where == "value_info name" else "c", TensorProto.FLOAT,
+            [1, 1, mark if where == "value_info dim_param" else 8, 8]))
     graph = helper.make_graph(nodes, "g", [x], [helper.make_tensor_value_info(y_name, TensorProto.FLOAT,
-                                                                               [1, 1, 8, 8])], inits)
+                                                                               [1, 1, 8, 8])], inits,
+                              value_info=declared)
     data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
     assert data.count(mark.encode()) >= 1
     broken = data.replace(mark.encode(), b"\xff\xfe" * 6)
