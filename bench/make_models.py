@@ -28,6 +28,11 @@ Models:
 ``dynamic_1k``
     The 1k U-Net with symbolic ``N×3×H×W`` input and Resize (scales)
     upsampling everywhere.
+``declared_10k``
+    ``unet_10k`` with a ``value_info`` declaration for every intermediate
+    tensor (``onnx.shape_inference.infer_shapes`` output), as PyTorch and
+    tf2onnx exports often carry: the same graph with ~10,000 more messages
+    to read.
 ``ae200/ae_000.onnx`` … ``ae_199.onnx``
     200 small convolutional autoencoders (2-4 levels, 1 or 3 channels,
     28/32/48/64 px, kernel 3 or 5, pooling or strided conv down, ConvTranspose
@@ -390,6 +395,20 @@ def make_autoencoders(manifest: dict, force: bool, count: int = 200) -> None:
         print("\n".join(failures), file=sys.stderr)
 
 
+def make_declared(manifest: dict, force: bool) -> None:
+    name = "declared_10k"
+    path = os.path.join(MODELS, f"{name}.onnx")
+    if os.path.exists(path) and not force and name in manifest:
+        return
+    model = onnx.shape_inference.infer_shapes(onnx.load(os.path.join(MODELS, "unet_10k.onnx")))
+    onnx.save_model(model, path)
+    entry = describe(path, model, input=[1, 3, UNET_SIZE, UNET_SIZE],
+                     value_info=len(model.graph.value_info))
+    entry["ort"] = ort_check(path, (1, 3, UNET_SIZE, UNET_SIZE))
+    manifest[name] = entry
+    print(f"{name}: {entry['nodes']:,} nodes, {entry['value_info']:,} value_info", flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--force", action="store_true", help="regenerate files that exist")
@@ -411,6 +430,7 @@ def main(argv=None) -> int:
         make_dynamic(manifest, args.force)
         make_autoencoders(manifest, args.force)
         if not args.quick:
+            make_declared(manifest, args.force)
             make_big(manifest, args.force, not args.no_ort_big)
     finally:
         with open(manifest_path, "w", encoding="utf-8") as handle:

@@ -469,7 +469,9 @@ def measure(runner: Runner, manifest: dict, feat: dict, quick: bool, log) -> dic
     unets = ["unet_100", "unet_1k"] if quick else ["unet_100", "unet_1k", "unet_10k", "unet_30k"]
     mid = "unet_1k" if quick else "unet_10k"  # the model of the 10k targets
     big = [] if quick else ["big_inline", "big_external", "big_stripped"]
-    for name in unets + ["dynamic_1k"] + big:
+    # not acceptance models: a symbolic input, and every tensor declared in value_info
+    others = ["dynamic_1k"] if quick else ["dynamic_1k", "declared_10k"]
+    for name in unets + others + big:
         if name not in manifest:
             sys.exit(f"{name} is not in the manifest: run `python bench/make_models.py`")
     flag = ["--no-verify"] if feat["no_verify"] else []
@@ -481,7 +483,7 @@ def measure(runner: Runner, manifest: dict, feat: dict, quick: bool, log) -> dic
 
     log("whole process: symcheck vs onnx.load + onnx.shape_inference")
     baseline = [PY, os.path.abspath(__file__), "--worker", "onnx"]
-    for name in unets + ["dynamic_1k"] + big:
+    for name in unets + others + big:
         path = model_path(name)
         runner.paired("whole/symcheck", "whole/onnx", name, sym_label,
                       "python: onnx.load + strip + infer_shapes",
@@ -490,7 +492,7 @@ def measure(runner: Runner, manifest: dict, feat: dict, quick: bool, log) -> dic
     log("in process (no start-up)")
     top = unets[-1]
     sym = ("inproc/symcheck", "symcheck.analyze(FILE)", "symcheck")
-    for name in unets + ["dynamic_1k"] + big:
+    for name in unets + others + big:
         path = model_path(name)
         if name not in ("unet_1k", mid, top):  # those three are measured in pairs below
             runner.inproc(sym[0], name, sym[1], sym[2], path)
@@ -562,7 +564,7 @@ def measure(runner: Runner, manifest: dict, feat: dict, quick: bool, log) -> dic
         for jobs in ("1", "2"):
             runner.skip(f"whole/dir_j{jobs}", "ae200", f"symcheck -j {jobs} ae200/",
                         "not yet available (no -j in `symcheck --help`)")
-    return {"unets": unets, "mid": mid, "big": big}
+    return {"unets": unets, "mid": mid, "big": big, "others": others}
 
 
 # ---------------------------------------------------------------------------
@@ -714,7 +716,7 @@ def render(r: Runner, manifest: dict, feat: dict, info: dict, checks: list, scop
     lines += [f"| {c.target} | {c.measured} | **{c.status}** |" for c in checks]
     lines += ["", "## Models", "", "| model | nodes | file | weights | onnxruntime check |",
               "|---|---:|---:|---:|---|"]
-    for name in scope["unets"] + ["dynamic_1k"] + scope["big"] + ["ae200"]:
+    for name in scope["unets"] + scope["others"] + scope["big"] + ["ae200"]:
         m = manifest[name]
         size = m["file_bytes"] + m.get("data_bytes", 0)
         ort = m.get("ort", {})
