@@ -265,8 +265,9 @@ TEXT_SAFE_ATTRIBUTES = frozenset({onnx.AttributeProto.FLOAT, onnx.AttributeProto
 
 
 def _plain_node_is_text(node) -> bool:
-    """True when a node without subgraphs, tensors or metadata has only text in its
-    string fields; False sends it to the generic walk (which names the bad field).
+    """True when a node without subgraphs or tensors has only text in its string
+    fields (name, op, domain, inputs, outputs, doc string, metadata); False sends
+    it to the generic walk (which names the bad field).
 
     ``node`` is a NodeProto or a :class:`symcheck.shapes.Node` view. The generic
     walk costs ``ListFields`` per message; this is the same check for the
@@ -279,8 +280,11 @@ def _plain_node_is_text(node) -> bool:
             if type(name) is not str:
                 return False
     proto = getattr(node, "proto", node)
-    if proto.doc_string or getattr(proto, "overload", "") or len(proto.metadata_props):
+    if type(proto.doc_string) is not str or type(getattr(proto, "overload", "")) is not str:
         return False
+    for entry in proto.metadata_props:  # PyTorch's dynamo exporter annotates every node
+        if type(entry.key) is not str or type(entry.value) is not str:
+            return False
     plain = getattr(node, "plain_attributes", None)
     if plain is not None:  # a view: its attributes were looked at when it was read
         return plain
@@ -292,8 +296,11 @@ def _plain_value_info_is_text(info: onnx.ValueInfoProto) -> bool:
     its string fields; False sends it to the generic walk, which names the bad
     field. The same check as the walk's for what an ordinary declaration holds,
     without a ``ListFields`` per nested message."""
-    if type(info.name) is not str or info.doc_string or len(info.metadata_props):
+    if type(info.name) is not str or type(info.doc_string) is not str:
         return False
+    for entry in info.metadata_props:
+        if type(entry.key) is not str or type(entry.value) is not str:
+            return False
     kind = info.type
     if kind.WhichOneof("value") != "tensor_type" or kind.denotation:
         return False

@@ -426,7 +426,7 @@ def test_loop_bomb_with_verify_timeout_3_ends_in_5_seconds():
 
 @pytest.mark.parametrize("where", ["node name", "node input", "node doc_string", "attribute name",
                                    "initializer name", "graph output", "subgraph node",
-                                   "value_info name", "value_info dim_param"])
+                                   "value_info name", "value_info dim_param", "node metadata value"])
 def test_a_string_field_that_is_not_utf8_is_refused(where):
     """Each place a string is read from (node views, initializer views, the generic
     walk of the rest) refuses bytes that are not UTF-8, naming the message."""
@@ -440,6 +440,8 @@ def test_a_string_field_that_is_not_utf8_is_refused(where):
     w_name = mark if where == "initializer name" else "w"
     conv = helper.make_node("Conv", ["x", w_name], ["c"], name=name, pads=[1, 1, 1, 1],
                             doc_string=mark if where == "node doc_string" else "")
+    conv.metadata_props.add(key="pkg.torch.onnx.name_scopes",  # as the dynamo exporter writes
+                            value=mark if where == "node metadata value" else "['', 'conv']")
     relu_in = mark if where == "node input" else "c"
     nodes = [conv]
     if where == "node input":
