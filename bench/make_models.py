@@ -29,10 +29,11 @@ Models:
     The 1k U-Net with symbolic ``N×3×H×W`` input and Resize (scales)
     upsampling everywhere.
 ``declared_10k``
-    ``unet_10k`` with a ``value_info`` declaration for every intermediate
-    tensor (``onnx.shape_inference.infer_shapes`` output), as PyTorch and
-    tf2onnx exports often carry: the same graph with ~10,000 more messages
-    to read.
+    ``unet_10k`` as PyTorch's dynamo exporter writes a model: a ``value_info``
+    declaration for every intermediate tensor (``onnx.shape_inference``
+    output) and four ``metadata_props`` entries on every node (namespace,
+    class hierarchy, FX node, name scopes): the same graph with ~50,000 more
+    messages to read.
 ``ae200/ae_000.onnx`` … ``ae_199.onnx``
     200 small convolutional autoencoders (2-4 levels, 1 or 3 channels,
     28/32/48/64 px, kernel 3 or 5, pooling or strided conv down, ConvTranspose
@@ -401,6 +402,13 @@ def make_declared(manifest: dict, force: bool) -> None:
     if os.path.exists(path) and not force and name in manifest:
         return
     model = onnx.shape_inference.infer_shapes(onnx.load(os.path.join(MODELS, "unet_10k.onnx")))
+    for i, node in enumerate(model.graph.node):
+        for key, value in (
+                ("namespace", f": __main__.UNet/{node.name}: torch.nn.modules.conv.Conv2d"),
+                ("pkg.torch.onnx.class_hierarchy", "['__main__.UNet', 'torch.nn.modules.conv.Conv2d']"),
+                ("pkg.torch.onnx.fx_node", f"%{node.op_type.lower()}_{i} : [num_users=1] = call_function"),
+                ("pkg.torch.onnx.name_scopes", f"['', '{node.name}']")):
+            node.metadata_props.add(key=key, value=value)
     onnx.save_model(model, path)
     entry = describe(path, model, input=[1, 3, UNET_SIZE, UNET_SIZE],
                      value_info=len(model.graph.value_info))

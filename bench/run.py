@@ -469,7 +469,7 @@ def measure(runner: Runner, manifest: dict, feat: dict, quick: bool, log) -> dic
     unets = ["unet_100", "unet_1k"] if quick else ["unet_100", "unet_1k", "unet_10k", "unet_30k"]
     mid = "unet_1k" if quick else "unet_10k"  # the model of the 10k targets
     big = [] if quick else ["big_inline", "big_external", "big_stripped"]
-    # not acceptance models: a symbolic input, and every tensor declared in value_info
+    # not acceptance models: a symbolic input; every tensor declared and every node annotated
     others = ["dynamic_1k"] if quick else ["dynamic_1k", "declared_10k"]
     for name in unets + others + big:
         if name not in manifest:
