@@ -1069,17 +1069,31 @@ def assign_names(layers: dict, model: onnx.ModelProto, exporter: Exporter) -> No
         layer.name = name if count == 0 else f"{name}#{count + 1}"
 
 
+_PLAIN_LIST = re.compile(r"\[(?:'[^'\\\n\r\x00]*'(?:, '[^'\\\n\r\x00]*')*)?\]\Z")
+_PLAIN_ITEM = re.compile(r"'([^']*)'")
+
+
+def _name_scopes(text: str) -> list:
+    """The dynamo exporter's ``pkg.torch.onnx.name_scopes`` value, a Python list of
+    strings: read by a regular expression when every string is plain (no quote,
+    backslash, line break or NUL inside, as module paths are), else by
+    ``ast.literal_eval``. A
+    model-supplied literal: bounded, and any failure is "no scopes"."""
+    if _PLAIN_LIST.match(text):
+        return _PLAIN_ITEM.findall(text)
+    try:
+        scopes = ast.literal_eval(text) if len(text) <= 10_000 else []
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return []
+    return scopes if isinstance(scopes, list) else []
+
+
 def _framework_name(node_name: str, node: Optional[onnx.NodeProto], exporter: Exporter,
                     keras_scopes: dict) -> Optional[str]:
     if node is not None:
         for prop in node.metadata_props:
             if prop.key == "pkg.torch.onnx.name_scopes":
-                try:  # a model-supplied literal: bounded, and any failure is "no scopes"
-                    scopes = ast.literal_eval(prop.value) if len(prop.value) <= 10_000 else []
-                except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-                    scopes = []
-                if not isinstance(scopes, list):
-                    scopes = []
+                scopes = _name_scopes(prop.value)
                 modules = [s for s in scopes[:-1] if s and isinstance(s, str)]
                 if modules:
                     return modules[-1]

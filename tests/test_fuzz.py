@@ -375,3 +375,22 @@ def test_random_encoder_decoders_match_onnxruntime_long(case):
 def test_mutated_random_models_raise_only_symcheck_errors(case, rng):
     model, _, _ = case
     only_symcheck_errors(mutate_fields(model, rng), "mutated random model")
+
+
+@_settings(400, derandomize=True)
+@hypothesis.given(st.lists(st.text(max_size=12), max_size=6), st.sampled_from(["repr", "str", "garbled"]))
+def test_name_scopes_read_as_literal_eval_reads_them(scopes, form):
+    """The fast reading of the dynamo exporter's name scopes gives what
+    ``ast.literal_eval`` gives, for plain lists, lists with quotes and escapes,
+    and text that is not a list."""
+    import ast
+
+    from symcheck.layers import _name_scopes
+
+    text = repr(scopes) if form == "repr" else str(scopes)[:-1] if form == "garbled" else \
+        "[" + ", ".join(f"'{s}'" for s in scopes) + "]"
+    try:
+        want = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        want = []
+    assert _name_scopes(text) == (want if isinstance(want, list) else [])
