@@ -1077,8 +1077,8 @@ def _name_scopes(text: str) -> list:
     """The dynamo exporter's ``pkg.torch.onnx.name_scopes`` value, a Python list of
     strings: read by a regular expression when every string is plain (no quote,
     backslash, line break or NUL inside, as module paths are), else by
-    ``ast.literal_eval``. A
-    model-supplied literal: bounded, and any failure is "no scopes"."""
+    ``ast.literal_eval``. A model-supplied literal: bounded, and any failure is
+    "no scopes"."""
     if _PLAIN_LIST.match(text):
         return _PLAIN_ITEM.findall(text)
     try:

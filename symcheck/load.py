@@ -282,9 +282,8 @@ def _plain_node_is_text(node) -> bool:
     proto = getattr(node, "proto", node)
     if type(proto.doc_string) is not str or type(getattr(proto, "overload", "")) is not str:
         return False
-    for entry in proto.metadata_props:  # PyTorch's dynamo exporter annotates every node
-        if type(entry.key) is not str or type(entry.value) is not str:
-            return False
+    if not _metadata_is_text(proto.metadata_props):  # the dynamo exporter annotates every node
+        return False
     plain = getattr(node, "plain_attributes", None)
     if plain is not None:  # a view: its attributes were looked at when it was read
         return plain
@@ -296,11 +295,9 @@ def _plain_value_info_is_text(info: onnx.ValueInfoProto) -> bool:
     its string fields; False sends it to the generic walk, which names the bad
     field. The same check as the walk's for what an ordinary declaration holds,
     without a ``ListFields`` per nested message."""
-    if type(info.name) is not str or type(info.doc_string) is not str:
+    if type(info.name) is not str or type(info.doc_string) is not str \
+            or not _metadata_is_text(info.metadata_props):
         return False
-    for entry in info.metadata_props:
-        if type(entry.key) is not str or type(entry.value) is not str:
-            return False
     kind = info.type
     if kind.WhichOneof("value") != "tensor_type" or kind.denotation:
         return False
@@ -308,6 +305,11 @@ def _plain_value_info_is_text(info: onnx.ValueInfoProto) -> bool:
         if type(dim.dim_param) is not str or dim.denotation:
             return False
     return True
+
+
+def _metadata_is_text(entries) -> bool:
+    """True when every key and value of a ``metadata_props`` list is text."""
+    return all(type(entry.key) is str and type(entry.value) is str for entry in entries)
 
 
 def attribute_is_text_safe(attr: onnx.AttributeProto) -> bool:
