@@ -218,17 +218,15 @@ def _check_strings(model: onnx.ModelProto, nodes: list, initializers: list) -> N
     message = FieldDescriptor.TYPE_MESSAGE
     for init in initializers:
         if type(init.name) is not str:
-            raise SymcheckError("not-onnx", "not an ONNX model (a TensorProto field "
-                                            "'name' is not UTF-8 text)")
+            raise _not_text("TensorProto", "name")
     stack: list = [model]
     stack.extend(node.proto for node in nodes if not _plain_node_is_text(node))
     main_graph: Optional[onnx.GraphProto] = model.graph
     while stack:
         msg = stack.pop()
         if isinstance(msg, onnx.TensorProto):  # weights: only the name is text we use
-            if isinstance(msg.name, bytes):
-                raise SymcheckError("not-onnx", "not an ONNX model (a TensorProto field 'name' "
-                                                "is not UTF-8 text)")
+            if type(msg.name) is not str:
+                raise _not_text("TensorProto", "name")
             continue
         if main_graph is not None and msg is main_graph:
             main_graph = None  # seen; its nodes and initializers were checked above
@@ -247,21 +245,23 @@ def _check_strings(model: onnx.ModelProto, nodes: list, initializers: list) -> N
                 elif repeated and field.message_type.name == "TensorProto":
                     for tensor in value:  # weights: only the name is text we use
                         if type(tensor.name) is not str:
-                            raise SymcheckError("not-onnx", "not an ONNX model (a TensorProto field "
-                                                            "'name' is not UTF-8 text)")
+                            raise _not_text("TensorProto", "name")
                 elif repeated:
                     stack.extend(value)
                 else:
                     stack.append(value)
             elif field.type == string and any(isinstance(v, bytes) for v in (value if repeated else [value])):
-                raise SymcheckError("not-onnx", f"not an ONNX model (a {msg.DESCRIPTOR.name} field "
-                                                f"{field.name!r} is not UTF-8 text)")
+                raise _not_text(msg.DESCRIPTOR.name, field.name)
 
 
 #: Attribute types whose only text is the name (STRING values are bytes fields).
 TEXT_SAFE_ATTRIBUTES = frozenset({onnx.AttributeProto.FLOAT, onnx.AttributeProto.INT,
                                   onnx.AttributeProto.FLOATS, onnx.AttributeProto.INTS,
                                   onnx.AttributeProto.STRING, onnx.AttributeProto.STRINGS})
+
+
+def _not_text(message: str, field: str) -> SymcheckError:
+    return SymcheckError("not-onnx", f"not an ONNX model (a {message} field {field!r} is not UTF-8 text)")
 
 
 def _plain_node_is_text(node) -> bool:

@@ -68,15 +68,24 @@ _PLAIN_READERS = {
 
 def attributes(node: "AnyNode") -> dict:
     """A node's attributes as Python values; strings decoded, subgraphs as None."""
+    return _read_attributes(node.attribute)[0]
+
+
+def _read_attributes(attrs) -> tuple[dict, bool]:
+    """Attribute values, and whether every attribute is text-safe
+    (:func:`symcheck.load.attribute_is_text_safe`), in one walk."""
     out = {}
-    for attr in node.attribute:
+    plain = True
+    for attr in attrs:
+        if plain and not attribute_is_text_safe(attr):
+            plain = False
         reader = _PLAIN_READERS.get(attr.type)
         if reader is not None:
             out[attr.name] = reader(attr)
             continue
         value = onnx.helper.get_attribute_value(attr)
         out[attr.name] = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-    return out
+    return out, plain
 
 
 #: Float tensors keep their values only when this small (Resize scales, Clip
@@ -996,24 +1005,15 @@ class Node:
         self.name: str = proto.name
         self.input: tuple = tuple(proto.input)
         self.output: tuple = tuple(proto.output)
-        # One walk of the attributes gives their values (None when one cannot be
-        # read: Propagation reads them again where a failure is handled) and
-        # whether all are plain text-named numbers and strings (what
-        # ``load.check_model`` needs to know before anything else reads them).
-        values: Optional[dict] = {}
-        plain = True
-        for attr in proto.attribute:
-            kind = attr.type
-            if plain and not attribute_is_text_safe(attr):
-                plain = False
-            if values is not None:
-                reader = _PLAIN_READERS.get(kind)
-                if reader is None:
-                    values = None
-                else:
-                    values[attr.name] = reader(attr)
-        self.attrs: Optional[dict] = values
-        self.plain_attributes: bool = plain
+        # One walk gives the attribute values and whether all are text-safe (what
+        # ``load.check_model`` asks before anything else reads them). A value onnx
+        # cannot read leaves ``attrs`` None: Propagation reads it again where the
+        # failure is handled, and the generic UTF-8 walk looks at the node.
+        self.attrs: Optional[dict]
+        try:
+            self.attrs, self.plain_attributes = _read_attributes(proto.attribute)
+        except (ValueError, TypeError):
+            self.attrs, self.plain_attributes = None, False
 
     @property
     def attribute(self):
@@ -1058,15 +1058,13 @@ def topological_nodes(graph: onnx.GraphProto, available: set[str],
                                 f"graph output {_label_name(out.name)} is produced by no node")
     waiting = [0] * len(nodes)
     consumers: dict[int, list[int]] = {}
-    plain_domains = ("", "ai.onnx")
     for i, node in enumerate(nodes):
         inputs = node.input
-        if node.op_type in _SUBGRAPH_OPS or node.domain not in plain_domains:
-            names = [name for name in dict.fromkeys([*inputs, *implicit_inputs(node)]) if name]
-        elif len(inputs) == 1 and inputs[0]:
+        outer = implicit_inputs(node)
+        if len(inputs) == 1 and inputs[0] and not outer:
             names = [inputs[0]]  # most nodes: nothing to drop or merge
         else:
-            names = [name for name in dict.fromkeys(inputs) if name]
+            names = [name for name in dict.fromkeys([*inputs, *outer]) if name]
         if reads is not None:
             reads[id(node)] = names
         for name in names:
@@ -1183,16 +1181,6 @@ class DeclaredShapes:
         return found
 
 
-def value_info_shapes(graph: onnx.GraphProto, fresh: Callable[[str], Expr]) -> dict[str, Tensor]:
-    """Shapes the file declares for intermediate tensors and outputs."""
-    out = {}
-    for vi in list(graph.value_info) + list(graph.output):
-        t = type_to_tensor(vi.type, fresh)
-        if t.shape is not None:
-            out[vi.name] = t
-    return out
-
-
 def type_to_tensor(type_proto: onnx.TypeProto, fresh: Callable[[str], Expr],
                    symbols: Optional[dict] = None) -> Tensor:
     if not type_proto.HasField("tensor_type"):
@@ -1234,12 +1222,11 @@ class Propagation:
         self.initializers = set(self.tensors)  # names of the graph's initializers
         self.tensors.update(inputs)
         self.declared = DeclaredShapes(graph, self.fresh)
-        self._inferred: Optional[dict[str, Tensor]] = None
+        self._inferred: Optional[DeclaredShapes] = None
         available = set(self.tensors)
         self.reads: dict[int, list[str]] = {}
         self.order = topological_nodes(graph, available, self.reads, nodes)
         self._produced_at: dict[str, int] = {}
-        self._attrs: dict[int, dict] = {}
         ctx = Context(opset, self.fresh)
         for index, node in enumerate(self.order):
             self._run(node, ctx)
@@ -1286,15 +1273,9 @@ class Propagation:
             self.tensors[name] = tensor
 
     def attrs(self, node: "AnyNode") -> dict:
-        """A node's attributes as Python values, parsed once per node."""
+        """A node's attributes as Python values (a view's, read when it was made)."""
         found = getattr(node, "attrs", None)
-        if found is not None:
-            return found
-        key = id(node)
-        found = self._attrs.get(key)
-        if found is None:
-            found = self._attrs[key] = attributes(node)
-        return found
+        return found if found is not None else attributes(node)
 
     def _follow_newest(self, node: Node, ins: list, out: Tensor) -> Tensor:
         """Symbolic dims of a join follow its most recently computed input.
@@ -1325,10 +1306,11 @@ class Propagation:
             return declared
         if self._inferred is None:
             self._inferred = _onnx_inferred(self.model, self.fresh)
-        return self._inferred.get(name, UNKNOWN)
+        inferred = self._inferred.get(name)
+        return inferred if inferred is not None else UNKNOWN
 
 
-def _onnx_inferred(model: onnx.ModelProto, fresh) -> dict[str, Tensor]:
+def _onnx_inferred(model: onnx.ModelProto, fresh) -> "DeclaredShapes":
     """onnx.shape_inference on a copy without weight bytes.
 
     The copy keeps only small constants. onnx's data propagation materialises
@@ -1372,7 +1354,7 @@ def _onnx_inferred(model: onnx.ModelProto, fresh) -> dict[str, Tensor]:
         else:
             copy.node.append(node)
     inferred = _infer_in_child(stripped.SerializeToString())
-    return {} if inferred is None else value_info_shapes(inferred.graph, fresh)
+    return DeclaredShapes(onnx.GraphProto() if inferred is None else inferred.graph, fresh)
 
 
 #: onnx shape inference runs in a child process with these bounds: on a hostile
