@@ -1040,13 +1040,14 @@ def _clip_name(node, attrs, prop) -> str:
 _TS_NAME = re.compile(r"^/(?:(.*)/)?([A-Za-z]+)(?:_\d+)?$")
 
 
-def assign_names(layers: dict, model: onnx.ModelProto, exporter: Exporter) -> None:
-    """Give every layer the name its framework shows (see module docstring)."""
-    nodes = {n.name: n for n in model.graph.node}
+def assign_names(layers: dict, graph_nodes: list, exporter: Exporter) -> None:
+    """Give every layer the name its framework shows (see module docstring).
+    ``graph_nodes`` are the main graph's :class:`Node` views, in file order."""
+    nodes = {n.name: n.proto for n in graph_nodes}
     keras_scopes: dict[str, str] = {}
     if exporter.variant == "tf2onnx":
         scopes = []
-        for n in model.graph.node:
+        for n in graph_nodes:
             parts = n.name.split("/")
             if len(parts) >= 3:
                 scopes.append(parts[1])
@@ -1120,7 +1121,7 @@ def build(model: onnx.ModelProto, prop: Propagation, exporter: Exporter,
     builder.run()
     outputs = builder.finish([o.name for o in model.graph.output])
     _fold_pads(builder.layers)
-    assign_names(builder.layers, model, exporter)
+    assign_names(builder.layers, prop.nodes, exporter)
     graph = Digraph()
     for layer in builder.layers.values():
         graph.add_node(layer.id)

@@ -1225,7 +1225,9 @@ class Propagation:
         self._inferred: Optional[DeclaredShapes] = None
         available = set(self.tensors)
         self.reads: dict[int, list[str]] = {}
-        self.order = topological_nodes(graph, available, self.reads, nodes)
+        #: the main graph's nodes as :class:`Node` views, in file order
+        self.nodes: list = nodes if nodes is not None else [Node(proto) for proto in graph.node]
+        self.order = topological_nodes(graph, available, self.reads, self.nodes)
         self._produced_at: dict[str, int] = {}
         ctx = Context(opset, self.fresh)
         for index, node in enumerate(self.order):
