@@ -51,10 +51,6 @@ class Finding:
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 
 
-#: The key under which ``Analysis.dim_text``'s cache keeps the names it rendered with.
-_NAMES = "display names"
-
-
 @dataclass
 class Analysis:
     """Everything symcheck knows about one model."""
@@ -77,8 +73,9 @@ class Analysis:
     #: of the payload in the file; verification reads them from there
     weights_in_file: dict = field(default_factory=dict)
     verification: Optional[Verification] = None
-    #: dim_text's rendered expressions, with the names they were rendered with
+    #: dim_text's rendered expressions, and the display names they were rendered with
     _dim_texts: dict = field(default_factory=dict, repr=False, compare=False)
+    _dim_names: Optional[dict] = field(default=None, repr=False, compare=False)
 
     # -- convenience views -------------------------------------------------
     def layer(self, lid: int) -> Layer:
@@ -197,9 +194,9 @@ class Analysis:
             return "?"
         if isinstance(dim, Expr):
             cache = self._dim_texts
-            if cache.get(_NAMES) != self.symbols:
+            if self._dim_names != self.symbols:
                 cache.clear()
-                cache[_NAMES] = dict(self.symbols)
+                self._dim_names = dict(self.symbols)
             text = cache.get(dim)
             if text is None:
                 text = cache[dim] = str(dim.substitute({k: Expr.symbol(v) for k, v in self.symbols.items()}))
