@@ -15,14 +15,13 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence, Union, overload
 
-import onnx
-
 from . import __version__
 from .dims import Dim, Expr
 from .errors import SymcheckError
 from .layers import Layer, LayerGraph, build, describe_layout
 from .load import (Exporter, check_computed, check_layer_sizes, check_model, check_tensor_dims,
                    detect_exporter, opset_version, parse_model, read_model)
+from .proto import ModelProto
 from .shapes import Node, Propagation, Tensor, dim_product, read_initializers, type_to_tensor
 from .structure import RoundTrip, Structure, analyse_structure, round_trips, spatial_of
 
@@ -56,7 +55,7 @@ class Analysis:
     """Everything symcheck knows about one model."""
 
     path: str
-    model: onnx.ModelProto = field(repr=False)
+    model: ModelProto = field(repr=False)
     exporter: Exporter
     opset: int
     layers: LayerGraph = field(repr=False)
@@ -312,7 +311,7 @@ class Analysis:
         return render(self)
 
 
-ModelSource = Union[str, os.PathLike, bytes, onnx.ModelProto, Any]
+ModelSource = Union[str, os.PathLike, bytes, ModelProto, Any]
 
 
 def analyze(source: ModelSource, input_shape: Optional[Sequence[int]] = None,
@@ -333,7 +332,7 @@ def analyze(source: ModelSource, input_shape: Optional[Sequence[int]] = None,
     skipped: dict = {}  # large inline weights left in the file: {name: (offset, length)}
     if input_shape is not None:
         pins[""] = tuple(input_shape)
-    if isinstance(source, onnx.ModelProto):
+    if isinstance(source, ModelProto):
         model, path = source, "<model>"
     elif isinstance(source, (bytes, bytearray)):
         model, path = parse_model(bytes(source)), "<bytes>"
@@ -373,7 +372,7 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def analyze_model(model: onnx.ModelProto, path: str, input_shapes: dict,
+def analyze_model(model: ModelProto, path: str, input_shapes: dict,
                   select: Sequence[str] = (), ignore: Sequence[str] = ()) -> Analysis:
     from .rules import run_rules
 

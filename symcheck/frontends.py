@@ -16,10 +16,9 @@ import tempfile
 import warnings
 from typing import Any, Optional, Sequence, cast
 
-import onnx
-
 from .errors import SymcheckError
 from .load import parse_model
+from .proto import ModelProto
 
 
 def is_torch_module(obj: Any) -> bool:
@@ -32,7 +31,7 @@ def is_keras_model(obj: Any) -> bool:
     return keras is not None and isinstance(obj, keras.Model)
 
 
-def torch_to_onnx(module: Any, input_shape: Optional[Sequence[int]], opset: int = 17) -> onnx.ModelProto:
+def torch_to_onnx(module: Any, input_shape: Optional[Sequence[int]], opset: int = 17) -> ModelProto:
     """Export ``module`` with the TorchScript exporter, keeping module paths in node names.
 
     The module is exported in eval mode (BatchNorm folded, Dropout gone) and
@@ -63,7 +62,7 @@ def torch_to_onnx(module: Any, input_shape: Optional[Sequence[int]], opset: int 
     return parse_model(buffer.getvalue())
 
 
-def keras_to_onnx(model: Any) -> onnx.ModelProto:
+def keras_to_onnx(model: Any) -> ModelProto:
     """Export a Keras model through Keras's own ONNX path (tf2onnx) into a temporary file."""
     with tempfile.TemporaryDirectory(prefix="symcheck-keras-") as tmp:
         path = os.path.join(tmp, "model.onnx")

@@ -33,12 +33,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
-import onnx
-
 from .digraph import Digraph
 from .dims import Dim, Expr, ceildiv, floordiv
 from .load import Exporter, keras_layer_names
 from .errors import SymcheckError
+from .proto import ModelProto, NodeProto
 from .shapes import (Node, Propagation, Tensor, attributes, pool_out, same_pads,
                      scale_dim, transposed_size)
 
@@ -139,7 +138,7 @@ class LayerGraph:
 
 
 class _Builder:
-    def __init__(self, model: onnx.ModelProto, prop: Propagation, exporter: Exporter,
+    def __init__(self, model: ModelProto, prop: Propagation, exporter: Exporter,
                  data_inputs: list[str]) -> None:
         self.model = model
         self.prop = prop
@@ -189,7 +188,7 @@ class _Builder:
             return 0
 
     # -- resolving a view into a layer feeding a canonical consumer ------
-    def resolve(self, name: str, consumer_shape: Optional[tuple], node: onnx.NodeProto,
+    def resolve(self, name: str, consumer_shape: Optional[tuple], node: NodeProto,
                 drop: tuple = ()) -> int:
         """The layer whose output is ``name`` as a consumer with a canonical input sees it.
 
@@ -1089,7 +1088,7 @@ def _name_scopes(text: str) -> list:
     return scopes if isinstance(scopes, list) else []
 
 
-def _framework_name(node_name: str, node: Optional[onnx.NodeProto], exporter: Exporter,
+def _framework_name(node_name: str, node: Optional[NodeProto], exporter: Exporter,
                     keras_scopes: dict) -> Optional[str]:
     if node is not None:
         for prop in node.metadata_props:
@@ -1114,7 +1113,7 @@ def _framework_name(node_name: str, node: Optional[onnx.NodeProto], exporter: Ex
     return node_name or None
 
 
-def build(model: onnx.ModelProto, prop: Propagation, exporter: Exporter,
+def build(model: ModelProto, prop: Propagation, exporter: Exporter,
           data_inputs: list[str]) -> LayerGraph:
     """Build the logical layer graph (layer ids; ``LayerGraph.graph`` is its networkx view)."""
     builder = _Builder(model, prop, exporter, data_inputs)

@@ -14,12 +14,11 @@ import stat
 from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
-import onnx
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError
-from onnx import TensorProto
 
 from .errors import SymcheckError
+from .proto import AttributeProto, GraphProto, ModelProto, TensorProto, ValueInfoProto
 
 #: Files above this size are refused without being read: protobuf cannot parse
 #: a message of 2 GiB or more, so a larger file cannot be a single ModelProto.
@@ -56,7 +55,7 @@ LEAN_READ_BYTES = 64 * 1024**2
 
 
 def read_model(path: str, max_bytes: int = MAX_FILE_BYTES,
-               skipped: Optional[dict] = None) -> onnx.ModelProto:
+               skipped: Optional[dict] = None) -> ModelProto:
     """Parse ``path`` into a ModelProto or raise :class:`SymcheckError`.
 
     The path is ``stat``-ed first: directories, FIFOs, devices and sockets are
@@ -140,13 +139,13 @@ def _check_regular(info: os.stat_result, max_bytes: int) -> None:
             "too-large", f"{info.st_size:,} bytes is over the {max_bytes:,}-byte limit")
 
 
-def parse_model(data: bytes) -> onnx.ModelProto:
+def parse_model(data: bytes) -> ModelProto:
     """Parse serialized bytes; a file that is not a model is ``not-onnx``.
 
     A serialized GraphProto (which onnx.load reads as an empty model) is
     ``graph-not-model``; protobuf's nesting limit is ``nested-too-deep``.
     """
-    model = onnx.ModelProto()
+    model = ModelProto()
     try:
         model.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as exc:
@@ -166,7 +165,7 @@ def parse_model(data: bytes) -> onnx.ModelProto:
 
 
 def _is_graph(data: bytes) -> bool:
-    graph = onnx.GraphProto()
+    graph = GraphProto()
     try:
         graph.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError):
@@ -174,7 +173,14 @@ def _is_graph(data: bytes) -> bool:
     return bool(graph.node) and all(n.op_type for n in graph.node)
 
 
-def check_model(model: onnx.ModelProto, nodes: list, initializers: list) -> None:
+#: The newest ai.onnx opset of onnx 1.15, the oldest onnx symcheck installs with:
+#: a model at or below it needs no question to the installed onnx, whose schema
+#: registry comes with the ``import onnx`` that static analysis avoids
+#: (:mod:`symcheck.proto`).
+OPSET_ALWAYS_DEFINED = 20
+
+
+def check_model(model: ModelProto, nodes: list, initializers: list) -> None:
     """Refuse what static analysis cannot stand on, before any shape is computed.
 
     * an ai.onnx opset above the newest the installed onnx defines (op
@@ -191,13 +197,16 @@ def check_model(model: onnx.ModelProto, nodes: list, initializers: list) -> None
     protobuf, once for every pass).
     """
     _check_strings(model, nodes, initializers)
-    newest = onnx.defs.onnx_opset_version()
     for entry in model.opset_import:
-        if entry.domain in ("", "ai.onnx") and not 1 <= entry.version <= newest:
-            raise SymcheckError(
-                "unsupported-opset",
-                f"ai.onnx opset {entry.version} is not between 1 and {newest}, the newest the "
-                f"installed onnx {onnx.__version__} defines")
+        if entry.domain in ("", "ai.onnx") and not 1 <= entry.version <= OPSET_ALWAYS_DEFINED:
+            import onnx  # its schema registry (see OPSET_ALWAYS_DEFINED)
+
+            newest = onnx.defs.onnx_opset_version()
+            if not 1 <= entry.version <= newest:
+                raise SymcheckError(
+                    "unsupported-opset",
+                    f"ai.onnx opset {entry.version} is not between 1 and {newest}, the newest the "
+                    f"installed onnx {onnx.__version__} defines")
     for init in initializers:
         dims = init.shape
         if dims and min(dims) >= 0 and math.prod(dims) < 2**40:
@@ -205,7 +214,7 @@ def check_model(model: onnx.ModelProto, nodes: list, initializers: list) -> None
         check_tensor_dims(lambda: f"initializer {init.name!r}", dims, init.dtype)
 
 
-def _check_strings(model: onnx.ModelProto, nodes: list, initializers: list) -> None:
+def _check_strings(model: ModelProto, nodes: list, initializers: list) -> None:
     """Refuse string fields that are not UTF-8 (``not-onnx``).
 
     ONNX strings are UTF-8, but protobuf hands invalid ones to Python as
@@ -221,10 +230,10 @@ def _check_strings(model: onnx.ModelProto, nodes: list, initializers: list) -> N
             raise _not_text("TensorProto", "name")
     stack: list = [model]
     stack.extend(node.proto for node in nodes if not _plain_node_is_text(node))
-    main_graph: Optional[onnx.GraphProto] = model.graph
+    main_graph: Optional[GraphProto] = model.graph
     while stack:
         msg = stack.pop()
-        if isinstance(msg, onnx.TensorProto):  # weights: only the name is text we use
+        if isinstance(msg, TensorProto):  # weights: only the name is text we use
             if type(msg.name) is not str:
                 raise _not_text("TensorProto", "name")
             continue
@@ -255,9 +264,9 @@ def _check_strings(model: onnx.ModelProto, nodes: list, initializers: list) -> N
 
 
 #: Attribute types whose only text is the name (STRING values are bytes fields).
-TEXT_SAFE_ATTRIBUTES = frozenset({onnx.AttributeProto.FLOAT, onnx.AttributeProto.INT,
-                                  onnx.AttributeProto.FLOATS, onnx.AttributeProto.INTS,
-                                  onnx.AttributeProto.STRING, onnx.AttributeProto.STRINGS})
+TEXT_SAFE_ATTRIBUTES = frozenset({AttributeProto.FLOAT, AttributeProto.INT,
+                                  AttributeProto.FLOATS, AttributeProto.INTS,
+                                  AttributeProto.STRING, AttributeProto.STRINGS})
 
 
 def _not_text(message: str, field: str) -> SymcheckError:
@@ -290,7 +299,7 @@ def _plain_node_is_text(node) -> bool:
     return all(attribute_is_text_safe(attr) for attr in node.attribute)
 
 
-def _plain_value_info_is_text(info: onnx.ValueInfoProto) -> bool:
+def _plain_value_info_is_text(info: ValueInfoProto) -> bool:
     """True when a tensor declaration (name, element type, dims) has only text in
     its string fields; False sends it to the generic walk, which names the bad
     field. The same check as the walk's for what an ordinary declaration holds,
@@ -312,7 +321,7 @@ def _metadata_is_text(entries) -> bool:
     return all(type(entry.key) is str and type(entry.value) is str for entry in entries)
 
 
-def attribute_is_text_safe(attr: onnx.AttributeProto) -> bool:
+def attribute_is_text_safe(attr: AttributeProto) -> bool:
     """True when an attribute's only text is a UTF-8 name (no subgraph, tensor,
     reference or doc string to walk); STRING values are bytes fields."""
     return attr.type in TEXT_SAFE_ATTRIBUTES and type(attr.name) is str \
@@ -370,14 +379,14 @@ def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def opset_version(model: onnx.ModelProto) -> int:
+def opset_version(model: ModelProto) -> int:
     for entry in model.opset_import:
         if entry.domain in ("", "ai.onnx"):
             return entry.version
     return 1
 
 
-def detect_exporter(model: onnx.ModelProto) -> Exporter:
+def detect_exporter(model: ModelProto) -> Exporter:
     """Recognise tf2onnx/Keras, PyTorch (TorchScript or dynamo) and MATLAB."""
     producer = model.producer_name
     version = model.producer_version.replace(" None", "").strip()  # tf2onnx writes "1.17.0 None"
@@ -400,7 +409,7 @@ def detect_exporter(model: onnx.ModelProto) -> Exporter:
     return Exporter("unknown", producer or "unknown", text)
 
 
-def _keras_torch_backend(model: onnx.ModelProto) -> bool:
+def _keras_torch_backend(model: ModelProto) -> bool:
     """Keras's torch backend wraps every conv in NHWC<->NCHW Transposes."""
     ops = [n.op_type for n in model.graph.node[:40]]
     return bool(ops) and ops.count("Transpose") >= 2 and "Conv" in ops and ops.index("Transpose") < ops.index("Conv")

@@ -20,12 +20,11 @@ from fractions import Fraction
 from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
-import onnx
-from onnx import TensorProto, numpy_helper
 
 from .dims import Dim, Expr, ceildiv, exact_div, floordiv
 from .errors import SymcheckError
 from .load import attribute_is_text_safe
+from .proto import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, TypeProto
 
 #: Tensors with at most this many elements keep their values.
 MAX_VALUE_ELEMENTS = 4096
@@ -51,7 +50,7 @@ class Tensor:
 UNKNOWN = Tensor(None)
 
 
-_A = onnx.AttributeProto
+_A = AttributeProto
 #: The common attribute types, read directly (``onnx.helper.get_attribute_value``
 #: is generic and several times slower).
 _PLAIN_READERS = {
@@ -83,7 +82,9 @@ def _read_attributes(attrs) -> tuple[dict, bool]:
         if reader is not None:
             out[attr.name] = reader(attr)
             continue
-        value = onnx.helper.get_attribute_value(attr)
+        from onnx import helper  # the rarer types (see symcheck.proto)
+
+        value = helper.get_attribute_value(attr)
         out[attr.name] = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
     return out, plain
 
@@ -93,7 +94,7 @@ def _read_attributes(attrs) -> tuple[dict, bool]:
 MAX_FLOAT_VALUES = 16
 
 
-def tensor_from_proto(proto: onnx.TensorProto, with_value: bool = True) -> Tensor:
+def tensor_from_proto(proto: TensorProto, with_value: bool = True) -> Tensor:
     """Shape and dtype of an initializer or Constant; values for shape-sized tensors only.
 
     Integer (and bool) tensors up to :data:`MAX_VALUE_ELEMENTS` elements and
@@ -104,17 +105,53 @@ def tensor_from_proto(proto: onnx.TensorProto, with_value: bool = True) -> Tenso
     return Tensor(shape, proto.data_type, _decode(proto, shape) if with_value else None)
 
 
-def _decode(proto: onnx.TensorProto, shape: tuple) -> Optional[list]:
+#: Element types read here, as numpy reads their little-endian ``raw_data``;
+#: onnx.numpy_helper reads the others.
+_RAW_DTYPES: dict[int, str] = {
+    TensorProto.INT64: "<i8", TensorProto.INT32: "<i4", TensorProto.INT16: "<i2", TensorProto.INT8: "i1",
+    TensorProto.UINT64: "<u8", TensorProto.UINT32: "<u4", TensorProto.UINT16: "<u2", TensorProto.UINT8: "u1",
+    TensorProto.BOOL: "?", TensorProto.FLOAT: "<f4", TensorProto.DOUBLE: "<f8"}
+#: Element types read here from their typed field when there is no ``raw_data``
+#: (the types stored in a field of their own width).
+_FIELD_DTYPES: dict[int, tuple[str, str]] = {
+    TensorProto.INT64: ("int64_data", "<i8"), TensorProto.INT32: ("int32_data", "<i4"),
+    TensorProto.FLOAT: ("float_data", "<f4"), TensorProto.DOUBLE: ("double_data", "<f8")}
+
+
+def _decode(proto: TensorProto, shape: tuple) -> Optional[list]:
     limit = MAX_VALUE_ELEMENTS if proto.data_type in _INT_TYPES else MAX_FLOAT_VALUES
-    if math.prod(shape) > limit or proto.external_data:
+    count = math.prod(shape)
+    if count > limit or proto.external_data or proto.data_location == TensorProto.EXTERNAL:
         return None
     try:
-        value = numpy_helper.to_array(proto).reshape(-1).tolist()
-    except Exception:  # unusual dtypes: shape is enough
+        value = _read_values(proto, count).tolist()
+    except Exception:  # unusual dtypes, or a wrong number of values: shape is enough
         return None
     if proto.data_type == TensorProto.BOOL:
         value = [int(v) for v in value]
     return value
+
+
+def _read_values(proto: TensorProto, count: int) -> np.ndarray:
+    """A tensor's values, flat: what ``onnx.numpy_helper.to_array`` reads, for the
+    common element types without importing onnx (see :mod:`symcheck.proto`)."""
+    dtype = _RAW_DTYPES.get(proto.data_type)
+    typed = _FIELD_DTYPES.get(proto.data_type)
+    raw = proto.HasField("raw_data")
+    if proto.HasField("segment"):
+        typed = dtype = None  # onnx refuses these; let it say so
+    if raw and dtype is not None:
+        values = np.frombuffer(proto.raw_data, dtype=dtype)
+    elif not raw and typed is not None:
+        field, field_dtype = typed
+        values = np.array(getattr(proto, field), dtype=field_dtype)
+    else:
+        from onnx import numpy_helper
+
+        return numpy_helper.to_array(proto).reshape(-1)
+    if values.size != count:
+        raise ValueError(f"{values.size} values for {count} elements")
+    return values
 
 
 class _Initializer(Tensor):
@@ -125,11 +162,11 @@ class _Initializer(Tensor):
     the analysis.
     """
 
-    def __init__(self, proto: onnx.TensorProto) -> None:  # pylint: disable=super-init-not-called
+    def __init__(self, proto: TensorProto) -> None:  # pylint: disable=super-init-not-called
         self.name: str = proto.name
         self.shape = tuple(proto.dims)  # protobuf gives Python ints
         self.dtype = proto.data_type
-        self._proto: Optional[onnx.TensorProto] = proto
+        self._proto: Optional[TensorProto] = proto
 
     @property
     def value(self) -> Optional[list]:
@@ -143,7 +180,7 @@ class _Initializer(Tensor):
         self._value, self._proto = value, None
 
 
-def read_initializers(graph: onnx.GraphProto) -> list:
+def read_initializers(graph: GraphProto) -> list:
     """The graph's initializers as lazily decoded tensors with a ``name``, in file order."""
     return [_Initializer(proto) for proto in graph.initializer]
 
@@ -998,7 +1035,7 @@ class Node:
 
     __slots__ = ("proto", "op_type", "domain", "name", "input", "output", "attrs", "plain_attributes")
 
-    def __init__(self, proto: onnx.NodeProto) -> None:
+    def __init__(self, proto: NodeProto) -> None:
         self.proto = proto
         self.op_type: str = proto.op_type
         self.domain: str = proto.domain
@@ -1021,10 +1058,10 @@ class Node:
 
 
 #: A protobuf node or its :class:`Node` view.
-AnyNode = Union[onnx.NodeProto, Node]
+AnyNode = Union[NodeProto, Node]
 
 
-def topological_nodes(graph: onnx.GraphProto, available: set[str],
+def topological_nodes(graph: GraphProto, available: set[str],
                       reads: Optional[dict] = None, nodes: Optional[list] = None) -> list[Node]:
     """Nodes in dependency order, file order kept where it already is one.
 
@@ -1123,9 +1160,9 @@ def implicit_inputs(node: "AnyNode") -> list:
         return []
     stack = []
     for attr in node.attribute:
-        if attr.type == onnx.AttributeProto.GRAPH:
+        if attr.type == AttributeProto.GRAPH:
             stack.append(attr.g)
-        elif attr.type == onnx.AttributeProto.GRAPHS:
+        elif attr.type == AttributeProto.GRAPHS:
             stack.extend(attr.graphs)
     if not stack:
         return []
@@ -1139,9 +1176,9 @@ def implicit_inputs(node: "AnyNode") -> list:
             defined.update(inner.output)
             used.extend(inner.input)
             for attr in inner.attribute:
-                if attr.type == onnx.AttributeProto.GRAPH:
+                if attr.type == AttributeProto.GRAPH:
                     stack.append(attr.g)
-                elif attr.type == onnx.AttributeProto.GRAPHS:
+                elif attr.type == AttributeProto.GRAPHS:
                     stack.extend(attr.graphs)
         used.extend(o.name for o in graph.output)
     return [name for name in dict.fromkeys(used) if name and name not in defined]
@@ -1158,7 +1195,7 @@ class DeclaredShapes:
     declaration without a shape does not count.
     """
 
-    def __init__(self, graph: onnx.GraphProto, fresh: Callable[[str], Expr]) -> None:
+    def __init__(self, graph: GraphProto, fresh: Callable[[str], Expr]) -> None:
         self._graph = graph
         self._fresh = fresh
         self._protos: Optional[dict] = None  # name -> its declarations, in file order
@@ -1181,7 +1218,7 @@ class DeclaredShapes:
         return found
 
 
-def type_to_tensor(type_proto: onnx.TypeProto, fresh: Callable[[str], Expr],
+def type_to_tensor(type_proto: TypeProto, fresh: Callable[[str], Expr],
                    symbols: Optional[dict] = None) -> Tensor:
     if not type_proto.HasField("tensor_type"):
         return UNKNOWN
@@ -1207,7 +1244,7 @@ def _symbol_name(param: str) -> str:
 class Propagation:
     """Run the op rules over a graph; ``tensors`` maps names to :class:`Tensor`."""
 
-    def __init__(self, model: onnx.ModelProto, inputs: dict[str, Tensor], opset: int,
+    def __init__(self, model: ModelProto, inputs: dict[str, Tensor], opset: int,
                  nodes: Optional[list] = None, initializers: Optional[list] = None) -> None:
         """``nodes`` and ``initializers``, when the caller has read them already, are
         the main graph's :class:`Node` views and :func:`read_initializers`."""
@@ -1312,7 +1349,7 @@ class Propagation:
         return inferred if inferred is not None else UNKNOWN
 
 
-def _onnx_inferred(model: onnx.ModelProto, fresh) -> "DeclaredShapes":
+def _onnx_inferred(model: ModelProto, fresh) -> "DeclaredShapes":
     """onnx.shape_inference on a copy without weight bytes.
 
     The copy keeps only small constants. onnx's data propagation materialises
@@ -1322,7 +1359,7 @@ def _onnx_inferred(model: onnx.ModelProto, fresh) -> "DeclaredShapes":
     input of that shape: inference sees its shape, never its values.
     """
     graph = model.graph
-    stripped = onnx.ModelProto(ir_version=model.ir_version)
+    stripped = ModelProto(ir_version=model.ir_version)
     stripped.opset_import.extend(model.opset_import)
     stripped.functions.extend(model.functions)
     copy = stripped.graph
@@ -1332,13 +1369,19 @@ def _onnx_inferred(model: onnx.ModelProto, fresh) -> "DeclaredShapes":
     copy.value_info.extend(graph.value_info)
     declared = {i.name for i in graph.input}
 
-    def as_input(name: str, proto: onnx.TensorProto) -> None:
+    def as_input(name: str, proto: TensorProto) -> None:
         if name not in declared:
             declared.add(name)
-            dims = [d if d >= 0 else None for d in proto.dims]
-            copy.input.append(onnx.helper.make_tensor_value_info(name, proto.data_type, dims))
+            info = copy.input.add(name=name)  # as onnx.helper.make_tensor_value_info writes it
+            tensor_type = info.type.tensor_type
+            tensor_type.elem_type = proto.data_type
+            tensor_type.shape.SetInParent()  # a scalar has a shape, of no dims
+            for d in proto.dims:
+                dim = tensor_type.shape.dim.add()
+                if d >= 0:
+                    dim.dim_value = d
 
-    def small(proto: onnx.TensorProto) -> bool:
+    def small(proto: TensorProto) -> bool:
         return not proto.external_data and all(d >= 0 for d in proto.dims) \
             and math.prod(proto.dims) <= MAX_VALUE_ELEMENTS
 
@@ -1348,7 +1391,7 @@ def _onnx_inferred(model: onnx.ModelProto, fresh) -> "DeclaredShapes":
         else:
             as_input(init.name, init)
     for node in graph.node:
-        value = next((a.t for a in node.attribute if a.name == "value" and a.type == onnx.AttributeProto.TENSOR),
+        value = next((a.t for a in node.attribute if a.name == "value" and a.type == AttributeProto.TENSOR),
                      None)
         if node.op_type == "Constant" and node.domain in ("", "ai.onnx") and value is not None \
                 and not small(value) and node.output:
@@ -1356,7 +1399,7 @@ def _onnx_inferred(model: onnx.ModelProto, fresh) -> "DeclaredShapes":
         else:
             copy.node.append(node)
     inferred = _infer_in_child(stripped.SerializeToString())
-    return DeclaredShapes(onnx.GraphProto() if inferred is None else inferred.graph, fresh)
+    return DeclaredShapes(GraphProto() if inferred is None else inferred.graph, fresh)
 
 
 #: onnx shape inference runs in a child process with these bounds: on a hostile
@@ -1382,7 +1425,7 @@ sys.stdout.buffer.write(out.SerializeToString())
 """
 
 
-def _infer_in_child(data: bytes) -> Optional[onnx.ModelProto]:
+def _infer_in_child(data: bytes) -> Optional[ModelProto]:
     """``onnx.shape_inference.infer_shapes(data_prop=True)`` in a bounded child; None on
     any failure (the fallback is optional: shapes just stay unknown)."""
     import subprocess
@@ -1396,7 +1439,7 @@ def _infer_in_child(data: bytes) -> Optional[onnx.ModelProto]:
         return None
     if proc.returncode != 0:
         return None
-    model = onnx.ModelProto()
+    model = ModelProto()
     try:
         model.ParseFromString(proc.stdout)
     except Exception:

@@ -53,9 +53,9 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
-import onnx
 
 from .dims import Expr
+from .proto import AttributeProto, GraphProto, ModelProto, TensorProto, ValueInfoProto
 
 #: Refuse runs whose estimated memory is above this many bytes (``--max-memory``).
 DEFAULT_MAX_MEMORY = 2 * 1024**3
@@ -357,12 +357,14 @@ def _evaluate(dim, env: dict) -> Optional[int]:
 
 def _np_dtype(elem_type: int, name: str) -> str:
     """The numpy dtype name of an ONNX element type that verification can feed."""
+    import onnx  # its helpers only here (see symcheck.proto)
+
     try:
         dtype = onnx.helper.tensor_dtype_to_np_dtype(elem_type).name
     except (KeyError, TypeError, ValueError):
         dtype = ""
     if dtype not in _FEEDABLE:
-        kind = onnx.TensorProto.DataType.Name(elem_type) if elem_type in onnx.TensorProto.DataType.values() \
+        kind = TensorProto.DataType.Name(elem_type) if elem_type in TensorProto.DataType.values() \
             else str(elem_type)
         raise _Stop("refused", f"input {name!r} has element type {kind}, which verification cannot feed")
     return dtype
@@ -373,7 +375,7 @@ def _symbol_key(param: str) -> str:
     return "".join(c if c.isalnum() or c == "_" else "_" for c in param) or "d"
 
 
-def _other_feed(vi: onnx.ValueInfoProto, env: dict) -> dict:
+def _other_feed(vi: ValueInfoProto, env: dict) -> dict:
     """Feed spec for a data input other than the analysed one: declared dims, symbols from ``env`` or 1."""
     tt = vi.type.tensor_type if vi.type.HasField("tensor_type") else None
     if tt is None or not tt.HasField("shape"):
@@ -388,7 +390,7 @@ def _other_feed(vi: onnx.ValueInfoProto, env: dict) -> dict:
     return {"shape": shape, "dtype": _np_dtype(tt.elem_type, vi.name)}
 
 
-def _data_inputs(model: onnx.ModelProto) -> list:
+def _data_inputs(model: ModelProto) -> list:
     inits = {i.name for i in model.graph.initializer}
     return [vi for vi in model.graph.input if vi.name not in inits]
 
@@ -454,13 +456,15 @@ def plan_runs(analysis, sizes: Optional[Sequence[int]]) -> tuple:
 # The memory bound
 
 def _itemsize(elem_type: int) -> int:
+    import onnx
+
     try:
         return int(onnx.helper.tensor_dtype_to_np_dtype(elem_type).itemsize)
     except (KeyError, TypeError, ValueError):
         return 4
 
 
-def weight_bytes(model: onnx.ModelProto) -> int:
+def weight_bytes(model: ModelProto) -> int:
     """Bytes of the initializers, from their dims (weight bytes are never read)."""
     return sum(math.prod(int(d) for d in init.dims) * _itemsize(init.data_type)
                for init in model.graph.initializer)
@@ -495,7 +499,7 @@ def estimate_bytes(analysis, run: _Run) -> int:
 MAX_LOOP_STEPS = 10**8
 
 
-def loop_steps(graph: onnx.GraphProto) -> tuple:
+def loop_steps(graph: GraphProto) -> tuple:
     """(node executions one run needs, the Loop that dominates them or None).
 
     A Loop counts its body's steps times its trip count when the trip count is
@@ -508,15 +512,15 @@ def loop_steps(graph: onnx.GraphProto) -> tuple:
     return _graph_steps(graph, {})
 
 
-def _constants(graph: onnx.GraphProto, outer: dict) -> dict:
+def _constants(graph: GraphProto, outer: dict) -> dict:
     known = dict(outer)
     for init in graph.initializer:
-        if init.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32) and math.prod(init.dims) == 1:
+        if init.data_type in (TensorProto.INT64, TensorProto.INT32) and math.prod(init.dims) == 1:
             known[init.name] = init
     for node in graph.node:
         if node.op_type == "Constant" and node.output:
             for attr in node.attribute:
-                if attr.name == "value" and attr.type == onnx.AttributeProto.TENSOR \
+                if attr.name == "value" and attr.type == AttributeProto.TENSOR \
                         and math.prod(attr.t.dims) == 1:
                     known[node.output[0]] = attr.t
     return known
@@ -524,8 +528,10 @@ def _constants(graph: onnx.GraphProto, outer: dict) -> dict:
 
 def _trip_count(name: str, known: dict) -> Optional[int]:
     proto = known.get(name) if name else None
-    if proto is None or proto.data_location == onnx.TensorProto.EXTERNAL:
+    if proto is None or proto.data_location == TensorProto.EXTERNAL:
         return None
+    import onnx
+
     try:
         value = int(onnx.numpy_helper.to_array(proto).reshape(-1)[0])
     except Exception:  # a malformed constant (no data, a wrong length): the count is unknown
@@ -538,7 +544,7 @@ class _Frame:
 
     __slots__ = ("nodes", "known", "index", "total", "worst", "worst_steps", "node", "bodies", "done")
 
-    def __init__(self, graph: onnx.GraphProto, outer: dict) -> None:
+    def __init__(self, graph: GraphProto, outer: dict) -> None:
         self.nodes = list(graph.node)
         self.known = _constants(graph, outer)
         self.index = 0
@@ -550,7 +556,7 @@ class _Frame:
         self.done: list = []  # (steps, culprit) of those counted so far
 
 
-def _graph_steps(graph: onnx.GraphProto, outer: dict) -> tuple:
+def _graph_steps(graph: GraphProto, outer: dict) -> tuple:
     """:func:`loop_steps` with an explicit stack: one frame per subgraph being counted."""
     stack = [_Frame(graph, outer)]
     while True:
@@ -579,8 +585,8 @@ def _graph_steps(graph: onnx.GraphProto, outer: dict) -> tuple:
             stack[-1].done.append((frame.total, frame.worst))
             continue
         node = frame.nodes[frame.index]
-        bodies = [a.g for a in node.attribute if a.type == onnx.AttributeProto.GRAPH]
-        bodies += [g for a in node.attribute if a.type == onnx.AttributeProto.GRAPHS for g in a.graphs]
+        bodies = [a.g for a in node.attribute if a.type == AttributeProto.GRAPH]
+        bodies += [g for a in node.attribute if a.type == AttributeProto.GRAPHS for g in a.graphs]
         if bodies:
             frame.node, frame.bodies = node, bodies
         else:
@@ -602,10 +608,10 @@ def _exposed(analysis) -> list:
     return list(dict.fromkeys(names))
 
 
-_NUMPY_TYPES = {onnx.TensorProto.FLOAT: "<f4", onnx.TensorProto.DOUBLE: "<f8", onnx.TensorProto.FLOAT16: "<f2",
-                onnx.TensorProto.INT8: "i1", onnx.TensorProto.INT16: "<i2", onnx.TensorProto.INT32: "<i4",
-                onnx.TensorProto.INT64: "<i8", onnx.TensorProto.UINT8: "u1", onnx.TensorProto.UINT16: "<u2",
-                onnx.TensorProto.UINT32: "<u4", onnx.TensorProto.UINT64: "<u8", onnx.TensorProto.BOOL: "?"}
+_NUMPY_TYPES = {TensorProto.FLOAT: "<f4", TensorProto.DOUBLE: "<f8", TensorProto.FLOAT16: "<f2",
+                TensorProto.INT8: "i1", TensorProto.INT16: "<i2", TensorProto.INT32: "<i4",
+                TensorProto.INT64: "<i8", TensorProto.UINT8: "u1", TensorProto.UINT16: "<u2",
+                TensorProto.UINT32: "<u4", TensorProto.UINT64: "<u8", TensorProto.BOOL: "?"}
 
 
 @dataclass
@@ -618,7 +624,7 @@ class ExternalWeights:
     closed by :meth:`close` once the child has finished.
     """
 
-    model: onnx.ModelProto
+    model: ModelProto
     entries: list = field(default_factory=list)
     fds: list = field(default_factory=list)
 
@@ -631,7 +637,7 @@ class ExternalWeights:
         self.fds.clear()
 
 
-def _external_weights(model: onnx.ModelProto, path: str, in_file: Optional[dict] = None) -> ExternalWeights:
+def _external_weights(model: ModelProto, path: str, in_file: Optional[dict] = None) -> ExternalWeights:
     """Validate every external-data location of ``model`` and open it for the child.
 
     Anything unsafe is refused: an absolute path or one with ``..``, a symlink
@@ -648,14 +654,14 @@ def _external_weights(model: onnx.ModelProto, path: str, in_file: Optional[dict]
     are served the same way, from the model file itself.
     """
     external = [init for init in model.graph.initializer
-                if init.data_location == onnx.TensorProto.EXTERNAL]
+                if init.data_location == TensorProto.EXTERNAL]
     if not external and not in_file:
         return ExternalWeights(model)
     folder = os.path.dirname(os.path.abspath(path)) if path and not path.startswith("<") else None
     if external and folder is None:
         raise _Stop("refused", "the weights are external data and the model was not read from a "
                                "file, so there is no folder to read them from")
-    copy = onnx.ModelProto()
+    copy = ModelProto()
     copy.CopyFrom(model)  # small: the weights are elsewhere
     weights = ExternalWeights(copy)
     skipped = in_file or {}
@@ -663,7 +669,7 @@ def _external_weights(model: onnx.ModelProto, path: str, in_file: Optional[dict]
     try:
         index = 0
         for init in copy.graph.initializer:
-            own = init.data_location != onnx.TensorProto.EXTERNAL  # a weight left in the model file
+            own = init.data_location != TensorProto.EXTERNAL  # a weight left in the model file
             if own and init.name not in skipped:
                 continue
             if own:
@@ -681,7 +687,7 @@ def _external_weights(model: onnx.ModelProto, path: str, in_file: Optional[dict]
             count = math.prod(init.dims)
             if dtype is None:
                 raise _Stop("refused", f"external weights of type "
-                                       f"{onnx.TensorProto.DataType.Name(init.data_type)} cannot be "
+                                       f"{TensorProto.DataType.Name(init.data_type)} cannot be "
                                        "handed to onnxruntime")
             if count * np.dtype(dtype).itemsize != length:
                 raise _Stop("refused", f"unsafe external data {location[:80]!r}: initializer "
@@ -691,7 +697,7 @@ def _external_weights(model: onnx.ModelProto, path: str, in_file: Optional[dict]
                                     "dtype": dtype, "dims": [int(d) for d in init.dims]})
             # onnxruntime gets a reference to replace, never a path, not even a real name
             del init.external_data[:]
-            init.data_location = onnx.TensorProto.EXTERNAL
+            init.data_location = TensorProto.EXTERNAL
             placeholder = init.external_data.add()
             placeholder.key, placeholder.value = "location", f"symcheck-provided-{index}"
             index += 1
@@ -758,7 +764,7 @@ def _extent(location: str, info: dict, size: int) -> tuple:
     return offset, length
 
 
-def _payload(model: onnx.ModelProto, request: dict, outputs: list) -> bytes:
+def _payload(model: ModelProto, request: dict, outputs: list) -> bytes:
     """Request line + model bytes with ``outputs`` appended as graph outputs.
 
     Protobuf merges concatenated messages (repeated fields append), so the
@@ -768,7 +774,7 @@ def _payload(model: onnx.ModelProto, request: dict, outputs: list) -> bytes:
     value_info shapes, so a file's shape claims cannot hide the real shapes.
     """
     known = {o.name for o in model.graph.output}
-    extra = onnx.ModelProto()
+    extra = ModelProto()
     for name in outputs:
         if name not in known:
             extra.graph.output.add().name = name
