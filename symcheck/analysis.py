@@ -22,7 +22,7 @@ from .layers import Layer, LayerGraph, build, describe_layout
 from .load import (Exporter, check_computed, check_layer_sizes, check_model, check_tensor_dims,
                    detect_exporter, opset_version, parse_model, read_model)
 from .proto import ModelProto
-from .shapes import Node, Propagation, Tensor, dim_product, read_initializers, type_to_tensor
+from .shapes import Propagation, Tensor, dim_product, read_initializers, read_nodes, type_to_tensor
 from .structure import RoundTrip, Structure, analyse_structure, round_trips, spatial_of
 
 if TYPE_CHECKING:  # verify imports nothing from here, but is only needed for the annotation
@@ -377,7 +377,7 @@ def analyze_model(model: ModelProto, path: str, input_shapes: dict,
     from .rules import run_rules
 
     graph = model.graph
-    nodes = [Node(proto) for proto in graph.node]  # read from protobuf once
+    nodes = read_nodes(graph)  # read from protobuf once
     initializers = read_initializers(graph)
     check_model(model, nodes, initializers)
     exporter = detect_exporter(model)

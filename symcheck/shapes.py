@@ -1030,12 +1030,12 @@ class Node:
     Every pass reads a node's op type, name, inputs and outputs several times;
     each protobuf access builds new Python objects. Duck-typed like
     ``onnx.NodeProto`` for those fields and ``attribute``; ``proto`` is the
-    message itself.
+    message itself. Build them with :func:`read_nodes`.
     """
 
     __slots__ = ("proto", "op_type", "domain", "name", "input", "output", "attrs", "plain_attributes")
 
-    def __init__(self, proto: NodeProto) -> None:
+    def __init__(self, proto: NodeProto, seen: Optional[dict] = None) -> None:
         self.proto = proto
         self.op_type: str = proto.op_type
         self.domain: str = proto.domain
@@ -1047,14 +1047,38 @@ class Node:
         # cannot read leaves ``attrs`` None: Propagation reads it again where the
         # failure is handled, and the generic UTF-8 walk looks at the node.
         self.attrs: Optional[dict]
+        attrs = proto.attribute
+        if not attrs:
+            self.attrs, self.plain_attributes = {}, True
+            return
+        # A network repeats a few attribute sets (every 3x3 'same' conv): ``seen``
+        # maps their serialized bytes, which decide every value, to the values.
+        key = tuple(map(_SERIALIZE, attrs)) if seen is not None else None
+        known = seen.get(key) if seen is not None else None
+        if known is not None:
+            self.attrs = {k: v[:] if type(v) is list else v for k, v in known.items()}
+            self.plain_attributes = True
+            return
         try:
-            self.attrs, self.plain_attributes = _read_attributes(proto.attribute)
+            self.attrs, self.plain_attributes = _read_attributes(attrs)
         except (ValueError, TypeError):
             self.attrs, self.plain_attributes = None, False
+            return
+        if seen is not None and self.plain_attributes:  # plain values only: no tensor or graph
+            seen[key] = {k: v[:] if type(v) is list else v for k, v in self.attrs.items()}
 
     @property
     def attribute(self):
         return self.proto.attribute
+
+
+_SERIALIZE = AttributeProto.SerializeToString
+
+
+def read_nodes(graph: GraphProto) -> list:
+    """A graph's nodes as :class:`Node` views, in file order."""
+    seen: dict = {}
+    return [Node(proto, seen) for proto in graph.node]
 
 
 #: A protobuf node or its :class:`Node` view.
@@ -1077,7 +1101,7 @@ def topological_nodes(graph: GraphProto, available: set[str],
     import heapq
 
     if nodes is None:
-        nodes = [Node(proto) for proto in graph.node]  # kept alive: ``id(node)`` keys stay valid
+        nodes = read_nodes(graph)  # kept alive: ``id(node)`` keys stay valid
     producer: dict[str, int] = {}
     for i, node in enumerate(nodes):
         for out in node.output:
@@ -1263,7 +1287,7 @@ class Propagation:
         available = set(self.tensors)
         self.reads: dict[int, list[str]] = {}
         #: the main graph's nodes as :class:`Node` views, in file order
-        self.nodes: list = nodes if nodes is not None else [Node(proto) for proto in graph.node]
+        self.nodes: list = nodes if nodes is not None else read_nodes(graph)
         self.order = topological_nodes(graph, available, self.reads, self.nodes)
         self._produced_at: dict[str, int] = {}
         ctx = Context(opset, self.fresh)

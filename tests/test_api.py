@@ -254,6 +254,35 @@ def test_repeated_identical_convs_keep_their_own_layers():
     assert [layer.out_shape for layer in convs] == [(1, 4, 8, 8)] * 3
 
 
+def test_node_views_read_each_attribute_set_once_but_own_their_values():
+    """read_nodes reads a repeated attribute set once; every view still gets its
+    own dict and lists, and a set that differs in one byte is read for itself."""
+    from onnx import TensorProto, helper
+
+    from symcheck.shapes import read_nodes
+
+    value = helper.make_tensor("v", TensorProto.INT64, [2], [1, 2])
+    same = [helper.make_node("Conv", [src, "w"], [dst], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+            for src, dst in (("x", "a"), ("a", "b"), ("b", "c"))]
+    nodes = same + [helper.make_node("Conv", ["c", "w"], ["d"], kernel_shape=[3, 3], pads=[0, 0, 0, 0]),
+                    helper.make_node("Constant", [], ["k"], value=value),
+                    helper.make_node("Constant", [], ["k2"], value=value),
+                    helper.make_node("Relu", ["d"], ["e"])]
+    graph = helper.make_graph(nodes, "g", [], [])
+    views = read_nodes(graph)
+    assert [v.attrs for v in views[:4]] == [{"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}] * 3 + [
+        {"kernel_shape": [3, 3], "pads": [0, 0, 0, 0]}]
+    assert len({id(v.attrs) for v in views[:3]}) == len({id(v.attrs["pads"]) for v in views[:3]}) == 3
+    views[1].attrs["pads"].append(9)
+    views[1].attrs["group"] = 2
+    assert views[2].attrs == {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}
+    assert read_nodes(graph)[1].attrs["pads"] == [1, 1, 1, 1]
+    # tensor values stay the node's own message, never a cached one
+    assert views[4].attrs["value"] is not views[5].attrs["value"]
+    assert [v.plain_attributes for v in views] == [True] * 4 + [False, False, True]
+    assert views[6].attrs == {}
+
+
 def test_dim_texts_follow_the_display_names():
     """dim_text renders each expression once, and again when the names change."""
     a = symcheck.analyze(sample("torch_cae_dynamic.onnx"))
