@@ -1265,6 +1265,19 @@ def _symbol_name(param: str) -> str:
     return cleaned or "d"
 
 
+class FreshSymbols:
+    """``fresh(stem)``: a new symbol ``?stem1``, ``?stem2``, ... for a dim nothing determines."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, stem: str) -> Expr:
+        self.count += 1
+        return Expr.symbol(f"?{stem}{self.count}")
+
+
 class Propagation:
     """Run the op rules over a graph; ``tensors`` maps names to :class:`Tensor`."""
 
@@ -1274,7 +1287,9 @@ class Propagation:
         the main graph's :class:`Node` views and :func:`read_initializers`."""
         self.model = model
         self.opset = opset
-        self._counter = 0
+        #: new symbols for dims nothing determines; an object of its own, not a bound
+        #: method, so the declarations that keep it make no reference cycle
+        self.fresh = FreshSymbols()
         self.tensors: dict[str, Tensor] = {}
         self.unknown_ops: set[str] = set()
         graph = model.graph
@@ -1296,9 +1311,6 @@ class Propagation:
             for name in node.output:
                 self._produced_at[name] = index
 
-    def fresh(self, stem: str) -> Expr:
-        self._counter += 1
-        return Expr.symbol(f"?{stem}{self._counter}")
 
     def _run(self, node: Node, ctx: Context) -> None:
         ins = [self.tensors.get(name, UNKNOWN) if name else None for name in node.input]

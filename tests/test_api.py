@@ -222,6 +222,38 @@ def test_garbage_collector_is_paused_only_during_analysis():
         module.analyze_model = original
 
 
+@pytest.mark.parametrize("name", ["keras_cae.onnx", "torch_cae_dynamic.onnx", "torch_cae_dynamo.onnx",
+                                  "matlab_cae.onnx", "custom-op"])
+def test_an_analysis_leaves_no_cyclic_garbage(name):
+    """Everything an analysis builds is freed by reference counting: the
+    collector it pauses finds nothing to do afterwards (a cycle through the
+    propagation once kept every node and tensor alive until a collector pass)."""
+    import gc
+
+    from onnx import TensorProto, helper
+
+    if name == "custom-op":  # an op of an unknown domain: the onnx-inference fallback's path
+        graph = helper.make_graph(
+            [helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("Mystery", ["c"], ["y"], domain="com.example")], "g",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 8, 8])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+            [helper.make_tensor("w", TensorProto.FLOAT, [2, 2, 3, 3], [0.0] * 36)])
+        source: object = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                                  helper.make_opsetid("com.example", 1)])
+    else:
+        source = sample(name)
+    gc.collect()
+    gc.disable()
+    try:
+        a = symcheck.analyze(source)
+        assert a.layers.layers
+        del a
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
 def test_repeated_identical_convs_keep_their_own_layers():
     """Convs with the same attributes and shapes share the worked-out window
     description, but each layer keeps its own weight, parameter count, fused ops
