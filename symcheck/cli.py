@@ -14,15 +14,12 @@ on stderr each).
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
 import shutil
 import signal
 import sys
 import time
 import traceback
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
 
@@ -259,6 +256,7 @@ def _mp_context():
     start-up (~0.4 s) importing it, which on 200 small files was longer than
     the work itself. macOS has fork but its system libraries are not fork-safe.
     """
+    import multiprocessing  # here and below: a run of one file starts no worker
     import threading
 
     if sys.platform.startswith("linux") and threading.active_count() == 1 \
@@ -277,6 +275,9 @@ def _ping(_: object = None) -> int:
 
 def _one_process(func: Callable, item) -> object:
     """``func(item)`` in a fresh worker process; None when the process dies."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     alone = ProcessPoolExecutor(max_workers=1, mp_context=_mp_context(), initializer=_init_worker)
     try:
         return alone.submit(func, item).result()
@@ -303,6 +304,9 @@ def _pool_run(func: Callable, items: list, jobs: int, done: Callable) -> Iterato
     even an empty task cannot run in a worker (the interpreter cannot start
     one here), the items run in this process instead.
     """
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
     workers = min(jobs, len(items))
     size = max(1, min(8, len(items) // (workers * 4)))
     chunks = {start: items[start:start + size] for start in range(0, len(items), size)}
