@@ -162,7 +162,7 @@ class Outcome:
 
     path: str
     error: Optional[tuple] = None
-    record: Optional[dict] = None
+    record: Optional[dict] = None  # brief_record
     text: str = ""
     html: str = ""
     findings: tuple = ()
@@ -199,12 +199,13 @@ def check_file(task: Task) -> Outcome:
                               sizes=list(task.sizes) if task.sizes else None,
                               max_memory=task.max_memory, timeout=task.timeout)
         with collector_paused():  # the report of a 30k-node model is a million small objects
-            record = json_render.analysis_dict(analysis) if task.full else brief_record(analysis)
-            return Outcome(task.path, None, record,
+            # The whole dict goes out as JSON text only: the brief record is what
+            # the summary, exit code and index need, and what a worker sends back.
+            encoded = json_render.encode_record(json_render.analysis_dict(analysis)) if task.full else None
+            return Outcome(task.path, None, brief_record(analysis),
                            _render_text(analysis) if task.text else "",
                            _render_html(analysis) if task.html else "",
-                           tuple(analysis.findings),
-                           json_render.encode_record(record) if task.full else None)
+                           tuple(analysis.findings), encoded)
     except SymcheckError as err:
         return Outcome(task.path, (err.code, err.reason))
     except Exception as exc:  # a bug: say so in one line, keep going
