@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import functools
 import math
+import struct
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Callable, Optional, Sequence, Union
-
-import numpy as np
 
 from .dims import Dim, Expr, ceildiv, exact_div, floordiv
 from .errors import SymcheckError
@@ -105,17 +104,16 @@ def tensor_from_proto(proto: TensorProto, with_value: bool = True) -> Tensor:
     return Tensor(shape, proto.data_type, _decode(proto, shape) if with_value else None)
 
 
-#: Element types read here, as numpy reads their little-endian ``raw_data``;
+#: Element types read here from their little-endian ``raw_data`` (struct formats);
 #: onnx.numpy_helper reads the others.
-_RAW_DTYPES: dict[int, str] = {
-    TensorProto.INT64: "<i8", TensorProto.INT32: "<i4", TensorProto.INT16: "<i2", TensorProto.INT8: "i1",
-    TensorProto.UINT64: "<u8", TensorProto.UINT32: "<u4", TensorProto.UINT16: "<u2", TensorProto.UINT8: "u1",
-    TensorProto.BOOL: "?", TensorProto.FLOAT: "<f4", TensorProto.DOUBLE: "<f8"}
+_RAW_FORMATS: dict[int, str] = {
+    TensorProto.INT64: "q", TensorProto.INT32: "i", TensorProto.INT16: "h", TensorProto.INT8: "b",
+    TensorProto.UINT64: "Q", TensorProto.UINT32: "I", TensorProto.UINT16: "H", TensorProto.UINT8: "B",
+    TensorProto.BOOL: "?", TensorProto.FLOAT: "f", TensorProto.DOUBLE: "d"}
 #: Element types read here from their typed field when there is no ``raw_data``
 #: (the types stored in a field of their own width).
-_FIELD_DTYPES: dict[int, tuple[str, str]] = {
-    TensorProto.INT64: ("int64_data", "<i8"), TensorProto.INT32: ("int32_data", "<i4"),
-    TensorProto.FLOAT: ("float_data", "<f4"), TensorProto.DOUBLE: ("double_data", "<f8")}
+_TYPED_FIELDS: dict[int, str] = {TensorProto.INT64: "int64_data", TensorProto.INT32: "int32_data",
+                                 TensorProto.FLOAT: "float_data", TensorProto.DOUBLE: "double_data"}
 
 
 def _decode(proto: TensorProto, shape: tuple) -> Optional[list]:
@@ -124,7 +122,7 @@ def _decode(proto: TensorProto, shape: tuple) -> Optional[list]:
     if count > limit or proto.external_data or proto.data_location == TensorProto.EXTERNAL:
         return None
     try:
-        value = _read_values(proto, count).tolist()
+        value = _read_values(proto, count)
     except Exception:  # unusual dtypes, or a wrong number of values: shape is enough
         return None
     if proto.data_type == TensorProto.BOOL:
@@ -132,26 +130,27 @@ def _decode(proto: TensorProto, shape: tuple) -> Optional[list]:
     return value
 
 
-def _read_values(proto: TensorProto, count: int) -> np.ndarray:
+def _read_values(proto: TensorProto, count: int) -> list:
     """A tensor's values, flat: what ``onnx.numpy_helper.to_array`` reads, for the
-    common element types without importing onnx (see :mod:`symcheck.proto`)."""
-    dtype = _RAW_DTYPES.get(proto.data_type)
-    typed = _FIELD_DTYPES.get(proto.data_type)
+    common element types without importing onnx or numpy (see :mod:`symcheck.proto`)."""
+    fmt = _RAW_FORMATS.get(proto.data_type)
+    field = _TYPED_FIELDS.get(proto.data_type)
     raw = proto.HasField("raw_data")
     if proto.HasField("segment"):
-        typed = dtype = None  # onnx refuses these; let it say so
-    if raw and dtype is not None:
-        values = np.frombuffer(proto.raw_data, dtype=dtype)
-    elif not raw and typed is not None:
-        field, field_dtype = typed
-        values = np.array(getattr(proto, field), dtype=field_dtype)
-    else:
-        from onnx import numpy_helper
+        fmt = field = None  # onnx refuses these; let it say so
+    if raw and fmt is not None:
+        data = proto.raw_data
+        if len(data) != count * struct.calcsize("<" + fmt):
+            raise ValueError(f"{len(data)} bytes for {count} elements")
+        return list(struct.unpack(f"<{count}{fmt}", data))
+    if not raw and field is not None:
+        values = list(getattr(proto, field))
+        if len(values) != count:
+            raise ValueError(f"{len(values)} values for {count} elements")
+        return values
+    from onnx import numpy_helper
 
-        return numpy_helper.to_array(proto).reshape(-1)
-    if values.size != count:
-        raise ValueError(f"{values.size} values for {count} elements")
-    return values
+    return numpy_helper.to_array(proto).reshape(-1).tolist()
 
 
 class _Initializer(Tensor):
@@ -478,6 +477,8 @@ def _expand_value(t: Tensor, shape: tuple) -> list:
         return t.value
     if len(t.value) == 1:
         return t.value * n
+    import numpy as np  # the rare broadcast of a small value tensor
+
     arr = np.array(t.value, dtype=object).reshape(t.shape)
     return np.broadcast_to(arr, shape).reshape(-1).tolist()
 
@@ -778,6 +779,8 @@ def _transpose(node, attrs, inputs, ctx):
     shape = tuple(data.shape[p] for p in perm)
     value = None
     if data.value is not None and _numel(data.shape) is not None:
+        import numpy as np  # a transposed value tensor: rare
+
         value = np.array(data.value, dtype=object).reshape(data.shape).transpose(perm).reshape(-1).tolist()
     return [Tensor(shape, data.dtype, value)]
 

@@ -18,9 +18,8 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Sequence
 
-import numpy as np
 
 from .dims import Dim, Expr
 from .digraph import Digraph
@@ -486,29 +485,33 @@ UNKNOWN = -3  # the transfer function is unknown
 
 @functools.lru_cache(maxsize=4096)
 def _compiled(transfer: Expr):
-    """A numpy-vectorised function of ``x`` for a transfer expression."""
+    """A Python function of ``x`` (an int) for a transfer expression."""
     if transfer.symbols() - {"x"}:
         raise ValueError("transfer functions depend on x only")
     return eval(f"lambda x: {transfer.to_source()}", {"__builtins__": {}})  # noqa: S307 - our own code
 
 
-def evaluate_sizes(lg: LayerGraph, order: list, input_id: int, axis: int,
-                   sizes: np.ndarray) -> dict:
+def evaluate_sizes(lg: LayerGraph, order: list, input_id: int, axis: int, sizes: Sequence[int]) -> dict:
     """Every layer's output size along spatial ``axis`` for each input size in ``sizes``.
 
-    One numpy array per layer; entries are sizes or :data:`INVALID`,
-    :data:`NO_AXIS`, :data:`UNKNOWN`. Linear in the number of layers.
+    One list per layer, of sizes or :data:`INVALID`, :data:`NO_AXIS`,
+    :data:`UNKNOWN`. Linear in the number of layers; most layers keep their
+    input's size and share its list (lists are never changed once made), so
+    the per-size work is done only at the layers that resize or merge.
+    Plain lists, not numpy: importing numpy would be a quarter of a small
+    model's run.
     """
     out: dict = {}
     layers = lg.layers
     n = len(sizes)
+    no_axis = [NO_AXIS] * n
     for lid in order:
         layer = layers[lid]
         if lid == input_id:
-            out[lid] = sizes.astype(np.int64)
+            out[lid] = list(sizes)
             continue
         if layer.kind == "input":
-            out[lid] = np.full(n, NO_AXIS, dtype=np.int64)
+            out[lid] = no_axis
             continue
         ins = [out[i] for i in layer.inputs if i in out]
         transfer = layer.transfer[axis] if axis < len(layer.transfer) else None
@@ -517,23 +520,30 @@ def evaluate_sizes(lg: LayerGraph, order: list, input_id: int, axis: int,
             # the input's sizes, as they are
             out[lid] = ins[0]
             continue
-        spatial = [v for v in ins if not np.all(v == NO_AXIS)]
+        spatial = [v for v in ins if v is not no_axis and v.count(NO_AXIS) != n]
         if not layer.transfer and layer.kind != "output":
-            result = np.full(n, NO_AXIS, dtype=np.int64)
+            result = no_axis
             for v in spatial:
-                result = np.where(v == INVALID, INVALID, result)
+                if INVALID in v:
+                    result = [INVALID if e == INVALID else r for e, r in zip(v, result)]
             out[lid] = result
             continue
-        x = spatial[0] if spatial else np.full(n, NO_AXIS, dtype=np.int64)
-        bad = x == INVALID
+        x = spatial[0] if spatial else no_axis
+        bad: Optional[list] = None  # per size: the layer cannot run (None: at no size)
         for v in ins:
-            bad = bad | (v == INVALID)
+            if INVALID in v:
+                bad = [e == INVALID for e in v] if bad is None else \
+                    [b or e == INVALID for b, e in zip(bad, v)]
         if len(spatial) > 1 and layer.kind in MERGE_KINDS:
             for v in spatial[1:]:
-                bad = bad | ((v != x) & (v >= 0) & (x >= 0))
-        result = _apply_array(transfer, x, out, n)
-        result = np.where(bad & (x != UNKNOWN), INVALID, result)
-        result = np.where((x == UNKNOWN) & (result >= 0), UNKNOWN, result)
+                if v is not x:  # a merge of unequal sizes cannot run
+                    unequal = [e != a and e >= 0 and a >= 0 for e, a in zip(v, x)]
+                    bad = unequal if bad is None else [b or u for b, u in zip(bad, unequal)]
+        result = _apply(transfer, x, out, n)
+        if bad is not None:
+            result = [INVALID if b and a != UNKNOWN else r for b, a, r in zip(bad, x, result)]
+        if UNKNOWN in x:
+            result = [UNKNOWN if a == UNKNOWN and r >= 0 else r for a, r in zip(x, result)]
         out[lid] = result
     return out
 
@@ -544,30 +554,31 @@ MERGE_KINDS = {"concat", "add", "mul", "sub", "max", "min", "mean", "sum", "wher
 _IDENTITY = Expr.symbol("x")
 
 
-def _apply_array(transfer, x: np.ndarray, out: dict, n: int) -> np.ndarray:
+def _apply(transfer, x: list, out: dict, n: int) -> list:
+    """One layer's transfer at every size of its input ``x`` (sentinels pass through)."""
     if transfer == _IDENTITY:  # most layers keep the size: no work
         return x
     if transfer is None:
-        return np.full(n, UNKNOWN, dtype=np.int64)
+        return [UNKNOWN] * n
     if isinstance(transfer, int):
-        return np.full(n, transfer, dtype=np.int64)
+        return [transfer] * n
     if isinstance(transfer, tuple) and transfer[0] == "fixed":
-        return np.where(x == transfer[1], transfer[2], INVALID).astype(np.int64)
+        return [transfer[2] if e == transfer[1] else INVALID for e in x]
     if isinstance(transfer, tuple) and transfer[0] == "match":
-        return out.get(transfer[1], np.full(n, UNKNOWN, dtype=np.int64)).copy()
+        return out.get(transfer[1], [UNKNOWN] * n)
     try:
-        values = np.asarray(_compiled(transfer)(x), dtype=np.int64)
+        f = _compiled(transfer)
+        values = [e if e < 0 else f(e) for e in x]
     except (ValueError, TypeError, ArithmeticError, SyntaxError, RecursionError, MemoryError):
-        return np.full(n, UNKNOWN, dtype=np.int64)
-    return np.where(x < 0, x, np.where(values < 1, INVALID, values))
+        return [UNKNOWN] * n
+    return [v if v >= 1 or e < 0 else INVALID for e, v in zip(x, values)]
 
 
 def evaluate_axis(lg: LayerGraph, order: list, input_id: int, axis: int, size: int) -> dict:
     """Scalar form of :func:`evaluate_sizes`: layer id -> size, ``"invalid"`` or None."""
-    arrays = evaluate_sizes(lg, order, input_id, axis, np.array([size]))
     result: dict = {}
-    for lid, arr in arrays.items():
-        v = int(arr[0])
+    for lid, values in evaluate_sizes(lg, order, input_id, axis, [size]).items():
+        v = values[0]
         result[lid] = "invalid" if v == INVALID else None if v < 0 else v
     return result
 
@@ -615,16 +626,16 @@ def round_trip(lg: LayerGraph, st: Structure, axis: int, order: Optional[list] =
         factor *= int(s.factor) if isinstance(s.factor, (int, float)) and s.factor and s.factor >= 1 else 2
     factor = min(factor, 1024)
     top = min(max(8 * factor + 256, 512), 8192)
-    hs = np.arange(1, top + 1)
+    hs = range(1, top + 1)
     outs = evaluate_sizes(lg, order, st.input_id, axis, hs)[st.output_id]
-    if np.all(outs == UNKNOWN) or np.all(outs == NO_AXIS):
+    if outs.count(UNKNOWN) == top or outs.count(NO_AXIS) == top:
         return RoundTrip(axis, None, (), None, None, {}, unknown=True)
-    examples = {int(h): ("invalid" if v == INVALID else None if v < 0 else int(v)) for h, v in zip(hs, outs)}
-    runs_list = [int(h) for h, v in zip(hs, outs) if v >= 0]
+    examples = {h: ("invalid" if v == INVALID else None if v < 0 else v) for h, v in zip(hs, outs)}
+    runs_list = [h for h, v in zip(hs, outs) if v >= 0]
     runs = _periodic(runs_list, top)
-    offsets = {int(v) - int(h) for h, v in zip(hs, outs) if v >= 0}
+    offsets = {v - h for h, v in zip(hs, outs) if v >= 0}
     offset = offsets.pop() if len(offsets) == 1 else None
-    ok = [int(h) for h, v in zip(hs, outs) if v == h]
+    ok = [h for h, v in zip(hs, outs) if v == h]
     if not ok:
         return RoundTrip(axis, None, (), None, None, examples, runs=runs, offset=offset)
     if len(ok) <= 2 and ok[-1] < top // 2:

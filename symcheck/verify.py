@@ -52,8 +52,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-import numpy as np
-
 from .dims import Expr
 from .proto import AttributeProto, GraphProto, ModelProto, TensorProto, ValueInfoProto
 
@@ -479,6 +477,8 @@ def estimate_bytes(analysis, run: _Run) -> int:
     fully static intermediate tensor is added, so a ConstantOfShape bomb is
     refused before onnxruntime allocates it.
     """
+    import numpy as np  # here and below: verification's own imports (static analysis has none)
+
     item = np.dtype(next(iter(run.feeds.values()))["dtype"]).itemsize
     feeds = sum(math.prod(max(int(d), 0) for d in spec["shape"]) * np.dtype(spec["dtype"]).itemsize
                 for spec in run.feeds.values())
@@ -653,6 +653,8 @@ def _external_weights(model: ModelProto, path: str, in_file: Optional[dict] = No
     bytes (``Analysis.weights_in_file``, ``{name: (offset, length)}``): they
     are served the same way, from the model file itself.
     """
+    import numpy as np
+
     external = [init for init in model.graph.initializer
                 if init.data_location == TensorProto.EXTERNAL]
     if not external and not in_file:

@@ -1,5 +1,6 @@
-"""Static analysis without ``import onnx``: the message classes of symcheck.proto,
-tensor values read without onnx.numpy_helper, and the answers they give."""
+"""Static analysis without ``import onnx`` or numpy: the message classes of
+symcheck.proto, tensor values read without onnx.numpy_helper, and the answers
+they give."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from symcheck import proto
 from symcheck.load import OPSET_ALWAYS_DEFINED
 from symcheck.shapes import _INT_TYPES, MAX_FLOAT_VALUES, MAX_VALUE_ELEMENTS, _decode
 
-from .conftest import sample
+from .conftest import ROOT, sample
+from .corpus import MODELS
 
 SAMPLES = ["keras_cae.onnx", "torch_cae.onnx", "torch_cae_dynamic.onnx", "torch_cae_dynamo.onnx",
            "matlab_cae.onnx"]
@@ -29,7 +31,7 @@ def _run(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
 
-def test_static_analysis_never_imports_onnx_and_answers_as_with_it():
+def test_static_analysis_imports_neither_onnx_nor_numpy_and_answers_as_with_them():
     paths = [sample(name) for name in SAMPLES]
     body = f"""
 import contextlib, io, json, sys
@@ -43,16 +45,15 @@ for path in {paths!r}:
         except SystemExit:
             pass
     docs.append(json.loads(out.getvalue()))
-print(json.dumps({{"onnx": "onnx" in sys.modules, "numpy_helper": "onnx.numpy_helper" in sys.modules,
-                  "docs": docs}}))
+print(json.dumps({{"onnx": "onnx" in sys.modules, "numpy": "numpy" in sys.modules, "docs": docs}}))
 """
     alone = _run(body)
-    with_onnx = _run("import onnx\n" + body)
+    with_onnx = _run("import numpy, onnx\n" + body)
     assert alone.returncode == 0, alone.stderr
     assert with_onnx.returncode == 0, with_onnx.stderr
     first, second = json.loads(alone.stdout), json.loads(with_onnx.stdout)
-    assert (first["onnx"], first["numpy_helper"]) == (False, False)
-    assert second["onnx"] is True
+    assert (first["onnx"], first["numpy"]) == (False, False)
+    assert (second["onnx"], second["numpy"]) == (True, True)
     ladders = [doc["files"][0]["ladder"]["text"] if "files" in doc else doc["ladder"]["text"]
                for doc in first["docs"]]
     assert ladders[0] == "28 → 14 → 7 → 4 ‖ 4 → 8 → 16 → 14 → 28"
@@ -159,3 +160,132 @@ def test_decode_leaves_external_and_segmented_tensors_alone(dtype):
     segmented.segment.begin, segmented.segment.end = 0, 2
     assert _decode(segmented, (2,)) is None
     assert _decode(onnx.helper.make_tensor("p", dtype, [2], [1, 2]), (2,)) == [1, 2]
+
+
+# ---------------------------------------------------------------------------
+# Sizes along an axis: what the numpy evaluation gave
+
+
+def _numpy_sizes(lg, order, input_id, axis, sizes):
+    """The numpy form of structure.evaluate_sizes, as symcheck had it (the reference)."""
+    from symcheck.structure import _IDENTITY, INVALID, MERGE_KINDS, NO_AXIS, UNKNOWN, _compiled
+
+    sizes = np.asarray(sizes)
+    out: dict = {}
+    n = len(sizes)
+
+    def apply(transfer, x):
+        if transfer == _IDENTITY:
+            return x
+        if transfer is None:
+            return np.full(n, UNKNOWN, dtype=np.int64)
+        if isinstance(transfer, int):
+            return np.full(n, transfer, dtype=np.int64)
+        if isinstance(transfer, tuple) and transfer[0] == "fixed":
+            return np.where(x == transfer[1], transfer[2], INVALID).astype(np.int64)
+        if isinstance(transfer, tuple) and transfer[0] == "match":
+            return out.get(transfer[1], np.full(n, UNKNOWN, dtype=np.int64)).copy()
+        values = np.asarray(_compiled(transfer)(x), dtype=np.int64)
+        return np.where(x < 0, x, np.where(values < 1, INVALID, values))
+
+    for lid in order:
+        layer = lg.layers[lid]
+        if lid == input_id:
+            out[lid] = sizes.astype(np.int64)
+            continue
+        if layer.kind == "input":
+            out[lid] = np.full(n, NO_AXIS, dtype=np.int64)
+            continue
+        ins = [out[i] for i in layer.inputs if i in out]
+        transfer = layer.transfer[axis] if axis < len(layer.transfer) else None
+        spatial = [v for v in ins if not np.all(v == NO_AXIS)]
+        if not layer.transfer and layer.kind != "output":
+            result = np.full(n, NO_AXIS, dtype=np.int64)
+            for v in spatial:
+                result = np.where(v == INVALID, INVALID, result)
+            out[lid] = result
+            continue
+        x = spatial[0] if spatial else np.full(n, NO_AXIS, dtype=np.int64)
+        bad = x == INVALID
+        for v in ins:
+            bad = bad | (v == INVALID)
+        if len(spatial) > 1 and layer.kind in MERGE_KINDS:
+            for v in spatial[1:]:
+                bad = bad | ((v != x) & (v >= 0) & (x >= 0))
+        result = apply(transfer, x)
+        result = np.where(bad & (x != UNKNOWN), INVALID, result)
+        out[lid] = np.where((x == UNKNOWN) & (result >= 0), UNKNOWN, result)
+    return out
+
+
+def _unknown_op_unet() -> onnx.ModelProto:
+    """Down, an op of an unknown domain (its output declared, its size rule
+    unknown), up, and a skip Concat with the input: unknown sizes meet known
+    ones at a merge."""
+    h = onnx.helper
+    nodes = [h.make_node("Conv", ["x", "w"], ["d"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2]),
+             h.make_node("Mystery", ["d"], ["m"], domain="com.example"),
+             h.make_node("Resize", ["m", "", "scales"], ["u"], mode="nearest"),
+             h.make_node("Concat", ["u", "x"], ["c"], axis=1),
+             h.make_node("Conv", ["c", "w2"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])]
+    inits = [h.make_tensor("w", TensorProto.FLOAT, [2, 1, 3, 3], [0.0] * 18),
+             h.make_tensor("w2", TensorProto.FLOAT, [1, 3, 3, 3], [0.0] * 27),
+             h.make_tensor("scales", TensorProto.FLOAT, [4], [1.0, 1.0, 2.0, 2.0])]
+    graph = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 16, 16])],
+                         [h.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits,
+                         value_info=[h.make_tensor_value_info("m", TensorProto.FLOAT, [1, 2, 8, 8])])
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", 17), h.make_opsetid("com.example", 1)])
+
+
+@pytest.mark.parametrize("path", [sample(name) for name in SAMPLES + ["torch_matlab_cae.onnx"]]
+                         + [str(p) for p in sorted((ROOT / "tests" / "data" / "keras").glob("*.onnx"))]
+                         + [f"corpus:{name}" for name in MODELS] + ["unknown-op"])
+def test_sizes_along_an_axis_are_what_numpy_computed(path, request):
+    import symcheck
+    from symcheck.structure import evaluate_sizes
+
+    source: object = path
+    if path.startswith("corpus:"):  # the architecture corpus: U-Nets, crops, strided, 1-D, dense
+        source = str(request.getfixturevalue("corpus")[path.split(":", 1)[1]])
+    elif path == "unknown-op":
+        source = _unknown_op_unet()
+    a = symcheck.analyze(source)
+    order = a.layers.dag.topological_sort()
+    spatial = max(len(a.input_layer.out_shape or ()) - 2, 1)
+    sizes = list(range(1, 700))
+    for axis in range(spatial):
+        lists = evaluate_sizes(a.layers, order, a.structure.input_id, axis, sizes)
+        arrays = _numpy_sizes(a.layers, order, a.structure.input_id, axis, sizes)
+        assert lists.keys() == arrays.keys()
+        assert {lid: list(v) for lid, v in lists.items()} == {lid: v.tolist() for lid, v in arrays.items()}
+
+
+def test_sizes_through_every_kind_of_transfer():
+    """Unknown transfers, unknown sizes meeting known ones at merges, merges of
+    unequal sizes, fixed sizes, matched sizes, layers without spatial axes."""
+    from types import SimpleNamespace
+
+    from symcheck.dims import Expr, ceildiv
+    from symcheck.structure import INVALID, NO_AXIS, UNKNOWN, evaluate_sizes
+
+    x = Expr.symbol("x")
+    down = ceildiv(x, 2)
+    spec = {0: ("input", [], []), 1: ("conv", [0], [None]), 2: ("resize", [1], [2 * x]),
+            3: ("pool", [0], [down]), 4: ("concat", [3, 2], [x]), 5: ("concat", [0, 3], [x]),
+            6: ("conv", [3], [("fixed", 4, 1)]), 7: ("conv", [5], [("match", 3)]),
+            8: ("dense", [5], []), 9: ("output", [2], []), 10: ("conv", [1], [7])}
+    lg = SimpleNamespace(layers={lid: SimpleNamespace(kind=k, inputs=i, transfer=t)
+                                 for lid, (k, i, t) in spec.items()})
+    sizes = list(range(1, 12))
+    got = evaluate_sizes(lg, list(spec), 0, 0, sizes)
+    ref = _numpy_sizes(lg, list(spec), 0, 0, sizes)
+    assert {lid: list(v) for lid, v in got.items()} == {lid: v.tolist() for lid, v in ref.items()}
+    halves = [(h + 1) // 2 for h in sizes]
+    assert got[1] == got[2] == got[9] == [UNKNOWN] * 11
+    assert got[10] == [UNKNOWN] * 11  # a fixed size after an unknown one is unknown too
+    assert got[4] == halves  # an unknown size beside a known one is no mismatch
+    assert got[5] == [1] + [INVALID] * 10  # h and ceil(h/2) agree at 1 only
+    assert got[6] == [1 if v == 4 else INVALID for v in halves]
+    assert got[7] == got[5]  # the matched layer's sizes, where this one runs
+    assert got[8] == [NO_AXIS] + [INVALID] * 10
+
