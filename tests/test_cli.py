@@ -175,3 +175,33 @@ def test_console_entry_point_keeps_exit_codes_and_flushes_output():
     proc.stdout.close()
     assert "Traceback" not in proc.stderr.read().decode()
     proc.wait(timeout=60)
+
+
+def test_console_runs_without_the_cyclic_collector_but_collects_every_so_many_files(monkeypatch):
+    """cli.run turns the collector off (an analysis leaves no cycles); check_file
+    then collects once per COLLECT_EVERY files in each process, and never while
+    the collector is on (a caller of main() keeps its own collector)."""
+    import gc
+    import subprocess
+    import sys
+
+    import symcheck.cli as cli
+
+    probe = subprocess.run([sys.executable, "-c", "import gc, symcheck.cli as c\n"
+                            "c.main = lambda: print(gc.isenabled())\nc.run()"],
+                           capture_output=True, text=True)
+    assert (probe.returncode, probe.stdout) == (0, "False\n")
+    collected: list = []
+    monkeypatch.setattr(gc, "collect", lambda *a: collected.append(cli._checked) or 0)
+    monkeypatch.setattr(cli, "_checked", 0)
+    task = cli.Task(sample("keras_cae.onnx"))
+    gc.disable()
+    try:
+        for _ in range(2 * cli.COLLECT_EVERY + 1):
+            assert cli.check_file(task).error is None
+    finally:
+        gc.enable()
+    assert collected == [cli.COLLECT_EVERY, 2 * cli.COLLECT_EVERY]
+    cli._checked = 3 * cli.COLLECT_EVERY - 1
+    cli.check_file(task)  # a multiple, but the collector is on: it runs its own passes
+    assert len(collected) == 2
