@@ -30,8 +30,8 @@ from . import config as config_mod
 from . import paths as paths_mod
 from .analysis import SEVERITY_RANK, analyze, collector_paused
 from .errors import EXIT_CLEAN, EXIT_FINDINGS, EXIT_INPUT, SymcheckError, internal_error
+from .limits import DEFAULT_TIMEOUT, parse_memory
 from .rules import RULES, unknown_entries
-from .verify import DEFAULT_TIMEOUT, parse_memory, verify_and_attach
 
 FORMATS = ["text", "json", "sarif", "github", "html"]
 CONFIG_KEY = "symcheck.config"
@@ -204,6 +204,8 @@ def check_file(task: Task) -> Outcome:
                            ignore=task.ignore)
         analysis.path = task.path
         if task.verify:
+            from .verify import verify_and_attach
+
             verify_and_attach(analysis, task.select, task.ignore, debug=task.debug,
                               sizes=list(task.sizes) if task.sizes else None,
                               max_memory=task.max_memory, timeout=task.timeout)

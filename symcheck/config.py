@@ -172,7 +172,7 @@ def validate(table: dict, path: str = "pyproject.toml", root: Optional[str] = No
                 raise ConfigError(path, key, f"must be true or false, not {value!r}")
             defaults["run_verify"] = value
         elif key == "max-memory":
-            from .verify import parse_memory
+            from .limits import parse_memory
 
             if isinstance(value, bool) or not isinstance(value, (int, str)):
                 raise ConfigError(path, key, f"must be a size like \"512M\" or \"2G\", not {value!r}")

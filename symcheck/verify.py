@@ -53,12 +53,9 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .dims import Expr
+from .limits import DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT, memory_text
 from .proto import AttributeProto, GraphProto, ModelProto, TensorProto, ValueInfoProto
 
-#: Refuse runs whose estimated memory is above this many bytes (``--max-memory``).
-DEFAULT_MAX_MEMORY = 2 * 1024**3
-#: Kill the onnxruntime child after this many seconds (``--verify-timeout``).
-DEFAULT_TIMEOUT = 60.0
 #: The spatial size fed to a symbolic input when SC104 offers no better one.
 DEFAULT_SIZE = 32
 #: Seed of the random input.
@@ -68,7 +65,6 @@ CHILD_SCRIPT = Path(__file__).with_name("_verify_child.py")
 _MARKERS = ("input", "output")
 _FEEDABLE = {"float16", "float32", "float64", "int8", "int16", "int32", "int64",
              "uint8", "uint16", "uint32", "uint64", "bool"}
-_UNITS = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
 
 
 # ---------------------------------------------------------------------------
@@ -288,37 +284,6 @@ class _Stop(Exception):
 
 # ---------------------------------------------------------------------------
 # Options
-
-def parse_memory(text: str) -> int:
-    """``2G``, ``512M``, ``1.5GiB``, ``64k`` or plain bytes -> bytes (binary units).
-
-    >>> parse_memory("512M"), parse_memory("2G"), parse_memory("1000")
-    (536870912, 2147483648, 1000)
-    """
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", str(text), re.IGNORECASE)
-    if not match:
-        raise ValueError(f"{text!r} is not a size like 512M or 2G")
-    number, unit = match.groups()
-    value = int(float(number) * 1024 ** "bkmgt".index(unit.lower() or "b"))
-    if value < 1:
-        raise ValueError(f"{text!r} is not a positive size")
-    return value
-
-
-def memory_text(n: int) -> str:
-    """``2 GiB``, ``37.3 GiB``, ``512 MiB``; huge values stay readable.
-
-    >>> memory_text(2 * 1024**3), memory_text(40_000_000_000)
-    ('2 GiB', '37.3 GiB')
-    """
-    if n.bit_length() > 1000:
-        return "more than 10^300 bytes"
-    value, unit = float(n), 0
-    while value >= 1024 and unit < len(_UNITS) - 1:
-        value /= 1024
-        unit += 1
-    return f"{value:.3g} {_UNITS[unit]}" if unit else f"{n} bytes"
-
 
 # ---------------------------------------------------------------------------
 # Planning the runs (parent side, nothing allocated)

@@ -20,8 +20,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 import symcheck
 from symcheck.cli import check
-from symcheck.verify import (DEFAULT_MAX_MEMORY, Verification, attach, memory_text, parse_memory,
-                             verify, verify_and_attach)
+from symcheck.limits import DEFAULT_MAX_MEMORY, memory_text, parse_memory
+from symcheck.verify import Verification, attach, verify, verify_and_attach
 
 from .conftest import SAMPLES, sample
 
