@@ -1056,6 +1056,11 @@ class Node:
             return
         # A network repeats a few attribute sets (every 3x3 'same' conv): ``seen``
         # maps their serialized bytes, which decide every value, to the values.
+        # Not for the ops whose attributes hold a tensor or a graph: serializing a
+        # Constant's weights or a Loop's body would copy them.
+        if seen is not None and (self.op_type in _TENSOR_ATTRIBUTE_OPS
+                                 or self.domain not in ("", "ai.onnx")):
+            seen = None
         key = tuple(map(_SERIALIZE, attrs)) if seen is not None else None
         known = seen.get(key) if seen is not None else None
         if known is not None:
@@ -1076,6 +1081,8 @@ class Node:
 
 
 _SERIALIZE = AttributeProto.SerializeToString
+#: ai.onnx ops with a tensor or graph attribute (the only kinds that can be large).
+_TENSOR_ATTRIBUTE_OPS = frozenset({"Constant", "ConstantOfShape", "If", "Loop", "Scan", "SequenceMap"})
 
 
 def read_nodes(graph: GraphProto) -> list:

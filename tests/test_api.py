@@ -315,6 +315,27 @@ def test_node_views_read_each_attribute_set_once_but_own_their_values():
     assert views[6].attrs == {}
 
 
+def test_node_views_never_serialize_tensor_or_graph_attributes(monkeypatch):
+    """The attribute-set memo keys on serialized bytes, but not for the ops whose
+    attributes can be large (a Constant's weights, a Loop's body) or of other domains."""
+    from onnx import TensorProto, helper
+
+    import symcheck.shapes as shapes
+
+    serialized: list = []
+    real = shapes._SERIALIZE
+    monkeypatch.setattr(shapes, "_SERIALIZE", lambda attr: serialized.append(attr.name) or real(attr))
+    body = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "body", [], [])
+    nodes = [helper.make_node("Constant", [], ["k"], value=helper.make_tensor(
+                 "v", TensorProto.FLOAT, [1000], [0.0] * 1000)),
+             helper.make_node("Loop", ["n", "c"], ["o"], body=body),
+             helper.make_node("Mystery", ["o"], ["m"], domain="com.example", size=3),
+             helper.make_node("Conv", ["m", "w"], ["a"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])]
+    views = shapes.read_nodes(helper.make_graph(nodes, "g", [], []))
+    assert serialized == ["kernel_shape", "pads"]
+    assert len(views[0].attrs["value"].float_data) == 1000 and views[2].attrs == {"size": 3}
+
+
 def test_dim_texts_follow_the_display_names():
     """dim_text renders each expression once, and again when the names change."""
     a = symcheck.analyze(sample("torch_cae_dynamic.onnx"))
