@@ -166,7 +166,7 @@ class Outcome:
     text: str = ""
     html: str = ""
     findings: tuple = ()
-    encoded: Optional[str] = None  # the record as JSON text (json.encode_record), when full
+    encoded: Optional[str] = None  # the record as JSON text at depth 2 (json.encode_record), when full
 
 
 def brief_record(a) -> dict:
@@ -212,7 +212,8 @@ def check_file(task: Task) -> Outcome:
         with collector_paused():  # the report of a 30k-node model is a million small objects
             # The whole dict goes out as JSON text only: the brief record is what
             # the summary, exit code and index need, and what a worker sends back.
-            encoded = json_render.encode_record(json_render.analysis_dict(analysis)) if task.full else None
+            encoded = json_render.encode_record(json_render.analysis_dict(analysis), depth=2) \
+                if task.full else None  # where render_many puts it: in the files list
             return Outcome(task.path, None, brief_record(analysis),
                            _render_text(analysis) if task.text else "",
                            _render_html(analysis) if task.html else "",
@@ -645,7 +646,7 @@ def _render(fmt: str, outcomes: list, records: list, errors: list, texts: list) 
     if fmt == "json":
         from .render import json as json_render
 
-        return json_render.render_many(records, errors, [o.encoded for o in outcomes])
+        return json_render.render_many(records, errors, [o.encoded for o in outcomes], depth=2)
     if fmt == "sarif":
         from .render import sarif
 

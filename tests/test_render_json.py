@@ -53,3 +53,20 @@ def test_layers_are_one_compact_line_each(seed):
     assert lines[start + 1 + len(layers)] in ("  ],", "  ]")
     document = json_render.render_many([record], [], [text])
     assert json.loads(document)["files"] == [record]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_records_encoded_at_depth_2_are_the_depth_0_text_moved_in(seed):
+    """Workers encode at depth 2; render_many takes either depth and writes the same."""
+    rng = random.Random(seed)
+    records = [{"file": f"d/x{i}.onnx", "counts": {"warning": i}, "first": _value(rng),
+                "layers": [{"n": f"l{j}\n\"layers\": \"\\u0000symcheck-layers\\u0000\"", "v": _value(rng)}
+                           for j in range(rng.randint(0, 3))], "last": _value(rng)}
+               for i in range(rng.randint(1, 3))]
+    for record in records:
+        assert json_render.encode_record(record, 2) == json_render.encode_record(record).replace("\n", "\n    ")
+    flat = [json_render.encode_record(r) for r in records]
+    nested = [json_render.encode_record(r, 2) for r in records]
+    document = json_render.render_many(records, [], flat)
+    assert json_render.render_many(records, [], nested, depth=2) == document
+    assert json.loads(document)["files"] == sorted(records, key=lambda d: sort_key(d["file"]))
