@@ -205,3 +205,21 @@ def test_console_runs_without_the_cyclic_collector_but_collects_every_so_many_fi
     cli._checked = 3 * cli.COLLECT_EVERY - 1
     cli.check_file(task)  # a multiple, but the collector is on: it runs its own passes
     assert len(collected) == 2
+
+
+def test_a_json_task_sends_back_the_brief_record_without_a_second_ladder(monkeypatch):
+    """A worker's JSON outcome carries the brief record the summary and index read,
+    taken from the whole dict it encoded: the ladder is worked out once."""
+    import symcheck
+    import symcheck.cli as cli
+    from symcheck.analysis import Analysis
+
+    path = sample("torch_cae_dynamic.onnx")
+    expected = cli.brief_record(symcheck.analyze(path))
+    calls: list = []
+    real = Analysis.ladder
+    monkeypatch.setattr(Analysis, "ladder", lambda self: calls.append(1) or real(self))
+    outcome = cli.check_file(cli.Task(path, full=True))
+    assert outcome.record == expected
+    assert len(calls) == 1
+    assert json.loads(outcome.encoded)["ladder"]["text"] == expected["ladder"]["text"]
