@@ -55,6 +55,7 @@ from typing import Optional, Sequence
 from .dims import Expr
 from .limits import DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT, memory_text
 from .proto import AttributeProto, GraphProto, ModelProto, TensorProto, ValueInfoProto
+from .shapes import tensor_from_proto
 
 #: The spatial size fed to a symbolic input when SC104 offers no better one.
 DEFAULT_SIZE = 32
@@ -493,15 +494,9 @@ def _constants(graph: GraphProto, outer: dict) -> dict:
 
 def _trip_count(name: str, known: dict) -> Optional[int]:
     proto = known.get(name) if name else None
-    if proto is None or proto.data_location == TensorProto.EXTERNAL:
-        return None
-    import onnx
-
-    try:
-        value = int(onnx.numpy_helper.to_array(proto).reshape(-1)[0])
-    except Exception:  # a malformed constant (no data, a wrong length): the count is unknown
-        return None
-    return max(value, 0)
+    # external, malformed (no data, a wrong length) or unreadable: the count is unknown
+    value = None if proto is None else tensor_from_proto(proto).value
+    return max(int(value[0]), 0) if value else None
 
 
 class _Frame:
