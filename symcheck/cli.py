@@ -176,13 +176,6 @@ def brief_record(a) -> dict:
             "counts": a.counts(), "verdict": a.verdict}
 
 
-def _brief_of(full: dict) -> dict:
-    """:func:`brief_record` taken from the whole dict (its ladder already computed)."""
-    return {"file": full["file"], "exporter": {"description": full["exporter"]["description"]},
-            "ladder": {"text": full["ladder"]["text"]}, "findings": full["findings"],
-            "counts": full["counts"], "verdict": full["verdict"]}
-
-
 #: With the collector off (:func:`run`), each process collects once per this many files.
 COLLECT_EVERY = 64
 _checked = 0
@@ -219,9 +212,9 @@ def check_file(task: Task) -> Outcome:
         with collector_paused():  # the report of a 30k-node model is a million small objects
             # The whole dict goes out as JSON text only: the brief record is what
             # the summary, exit code and index need, and what a worker sends back.
-            full = json_render.analysis_dict(analysis) if task.full else None
-            encoded = None if full is None else json_render.encode_record(full, depth=2)  # as render_many nests it
-            return Outcome(task.path, None, brief_record(analysis) if full is None else _brief_of(full),
+            encoded = json_render.encode_record(json_render.analysis_dict(analysis), depth=2) \
+                if task.full else None  # at the depth render_many writes it
+            return Outcome(task.path, None, brief_record(analysis),
                            _render_text(analysis) if task.text else "",
                            _render_html(analysis) if task.html else "",
                            tuple(analysis.findings), encoded)

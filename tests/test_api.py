@@ -342,11 +342,31 @@ def test_dim_texts_follow_the_display_names():
     bottleneck = a.bottleneck.out_shape[2]
     assert a.dim_text(bottleneck) == "ceil(H/8)"
     assert a.dim_text(bottleneck) == "ceil(H/8)"  # from the cache
+    assert a.ladder()[0] == ["H", "ceil(H/2)", "ceil(H/4)", "ceil(H/8)"]
     a.symbols = {**a.symbols, "height": "Y"}
     assert a.dim_text(bottleneck) == "ceil(Y/8)"
     assert a.ladder()[0] == ["Y", "ceil(Y/2)", "ceil(Y/4)", "ceil(Y/8)"]
     a.symbols["height"] = "Z"  # changed in place
     assert a.dim_text(bottleneck) == "ceil(Z/8)"
+    assert a.ladder_text().startswith("Z → ceil(Z/2)")
+
+
+def test_reports_work_the_ladder_out_once(monkeypatch):
+    """The brief record, the text, JSON and HTML reports all show the ladder; it is
+    worked out once, and each caller gets its own lists."""
+    from symcheck.analysis import Analysis
+    from symcheck.cli import brief_record
+    from symcheck.render import html, json as json_render, text
+
+    a = symcheck.analyze(sample("keras_cae.onnx"))
+    calls: list = []
+    real = Analysis._work_out_ladder
+    monkeypatch.setattr(Analysis, "_work_out_ladder", lambda self: calls.append(1) or real(self))
+    brief_record(a), text.render(a), json_render.analysis_dict(a), html.render(a)
+    assert len(calls) == 1
+    enc, dec = a.ladder()
+    enc.append("9")
+    assert a.ladder() == (["28", "14", "7", "4"], ["4", "8", "16", "14", "28"])
 
 
 def test_declared_shapes_are_read_on_demand_with_outputs_winning():

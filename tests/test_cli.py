@@ -208,8 +208,8 @@ def test_console_runs_without_the_cyclic_collector_but_collects_every_so_many_fi
 
 
 def test_a_json_task_sends_back_the_brief_record_without_a_second_ladder(monkeypatch):
-    """A worker's JSON outcome carries the brief record the summary and index read,
-    taken from the whole dict it encoded: the ladder is worked out once."""
+    """A worker's JSON outcome carries the brief record the summary and index read
+    beside the whole dict's text: the ladder is worked out once for both."""
     import symcheck
     import symcheck.cli as cli
     from symcheck.analysis import Analysis
@@ -217,8 +217,8 @@ def test_a_json_task_sends_back_the_brief_record_without_a_second_ladder(monkeyp
     path = sample("torch_cae_dynamic.onnx")
     expected = cli.brief_record(symcheck.analyze(path))
     calls: list = []
-    real = Analysis.ladder
-    monkeypatch.setattr(Analysis, "ladder", lambda self: calls.append(1) or real(self))
+    real = Analysis._work_out_ladder
+    monkeypatch.setattr(Analysis, "_work_out_ladder", lambda self: calls.append(1) or real(self))
     outcome = cli.check_file(cli.Task(path, full=True))
     assert outcome.record == expected
     assert len(calls) == 1

@@ -136,7 +136,7 @@ def analysis_dict(a: Analysis) -> dict:
                    "decoder": a.side_params("decoder")},
         "encoder_decoder": a.is_encoder_decoder,
         "reconstruction": a.is_reconstruction,
-        "ladder": {"encoder": enc, "decoder": dec, "text": a.ladder_text((enc, dec))},
+        "ladder": {"encoder": enc, "decoder": dec, "text": a.ladder_text()},
         "bottleneck": None if bottleneck is None else {
             "layer": bottleneck.name,
             "shape": _shape(a, bottleneck.out_shape),
