@@ -472,3 +472,27 @@ def test_a_string_field_that_is_not_utf8_is_refused(where):
         symcheck.analyze(broken)
     assert info.value.code == "not-onnx"
     assert "is not UTF-8 text" in str(info.value)
+
+
+def test_text_cleaning_of_printable_strings_is_a_shortcut_to_the_same_result():
+    """render.text.clean skips its per-character pass when str.isprintable() says
+    there is nothing to replace; on any string it gives what the pass gives."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from symcheck.render.text import clean
+
+    def by_character(text: str, limit: int) -> str:
+        out = text if len(text) <= limit else \
+            text[:(limit - 1) // 2] + "…" + text[-(limit - 1 - (limit - 1) // 2):]
+        return "".join("?" if unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp")
+                       else ch for ch in out)
+
+    @settings(max_examples=500, deadline=None, database=None)
+    @given(st.text(), st.integers(3, 60))
+    def check(text, limit):
+        assert clean(text, limit) == by_character(text, limit)
+
+    check()
+    for text in ("conv 3×3 → relu", "a\u202eb", "x\u2028y", "tab\there", "\x00", "é\u200bz", "  "):
+        assert clean(text, 60) == by_character(text, 60)

@@ -22,6 +22,8 @@ def clean(text: str, limit: int = MAX_NAME) -> str:
     if len(out) > limit:
         keep = (limit - 1) // 2
         out = out[:keep] + "…" + out[-(limit - 1 - keep):]
+    if out.isprintable():  # no C* or Z* character but the space: nothing to replace
+        return out
     return "".join(
         "?" if unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp")
         else ch for ch in out)
