@@ -55,6 +55,8 @@ def inert(text: str, limit: int = 0) -> str:
     if limit and len(out) > limit:
         keep = (limit - 1) // 2
         out = out[:keep] + "…" + out[-(limit - 1 - keep):]
+    if out.isprintable():  # no C* or Z* character but the space: nothing to replace
+        return out
     return "".join("?" if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
                    else ch for ch in out)
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import unicodedata
 
 from ..analysis import Analysis
+from ..errors import inert
 from ..rules import RULES, round_trip_statement
 from ..structure import spatial_of
 
@@ -13,20 +13,9 @@ MAX_NAME = 40
 
 
 def clean(text: str, limit: int = MAX_NAME) -> str:
-    """Strip control, escape and bidi characters from a model-supplied string; shorten it.
-
-    Line and paragraph separators (U+2028, U+2029) go too. Shortening first keeps a
-    1,000,000-character name cheap (the replacement is one character for one).
-    """
-    out = str(text)
-    if len(out) > limit:
-        keep = (limit - 1) // 2
-        out = out[:keep] + "…" + out[-(limit - 1 - keep):]
-    if out.isprintable():  # no C* or Z* character but the space: nothing to replace
-        return out
-    return "".join(
-        "?" if unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp")
-        else ch for ch in out)
+    """Strip control, escape and bidi characters from a model-supplied string; shorten it
+    (:func:`symcheck.errors.inert` with the table's width)."""
+    return inert(text, limit)
 
 
 def _count(n: int, word: str) -> str:
