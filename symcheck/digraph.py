@@ -19,19 +19,23 @@ class Digraph:
     def __init__(self) -> None:
         self.succ: dict[int, dict[int, None]] = {}
         self.pred: dict[int, dict[int, None]] = {}
+        self._order: list | None = None  # the whole graph's topological order, once asked for
 
     def add_node(self, node: int) -> None:
         if node not in self.succ:
             self.succ[node] = {}
             self.pred[node] = {}
+            self._order = None
 
     def add_edge(self, src: int, dst: int) -> None:
         self.add_node(src)
         self.add_node(dst)
         self.succ[src][dst] = None
         self.pred[dst][src] = None
+        self._order = None
 
     def remove_node(self, node: int) -> None:
+        self._order = None
         for s in self.succ.pop(node):
             del self.pred[s][node]
         for p in self.pred.pop(node):
@@ -63,8 +67,15 @@ class Digraph:
 
     def topological_sort(self, nodes: Iterable[int] | None = None) -> list:
         """Kahn's algorithm by generations (networkx's order), over ``nodes`` only when
-        given (the induced subgraph, iterated in this graph's insertion order)."""
-        keep = None if nodes is None else set(nodes)
+        given (the induced subgraph, iterated in this graph's insertion order).
+        The whole graph's order is worked out once until the graph changes."""
+        if nodes is None:
+            if self._order is None:
+                self._order = self._sorted(None)
+            return list(self._order)
+        return self._sorted(set(nodes))
+
+    def _sorted(self, keep: set | None) -> list:
         succ = self.succ if keep is None else {n: s for n, s in self.succ.items() if n in keep}
         indegree: dict = {}
         for n in succ:

@@ -61,3 +61,20 @@ def test_analysis_does_not_import_networkx():
             "g = a.layers.graph; assert 'networkx' in sys.modules; print(g.number_of_nodes())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "15"
+
+
+def test_the_whole_order_is_remembered_until_the_graph_changes():
+    g = Digraph()
+    g.add_edge(0, 1)
+    g.add_edge(0, 2)
+    first = g.topological_sort()
+    assert first == [0, 1, 2]
+    first.append(99)  # callers get their own list
+    assert g.topological_sort() == [0, 1, 2]
+    g.add_edge(2, 1)
+    assert g.topological_sort() == [0, 2, 1]
+    g.add_node(3)
+    assert g.topological_sort() == [0, 3, 2, 1]
+    g.remove_node(2)
+    assert g.topological_sort() == [0, 3, 1]
+    assert g.topological_sort([1, 0]) == [0, 1]  # a subset is sorted on its own
