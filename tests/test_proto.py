@@ -54,9 +54,7 @@ print(json.dumps({{"onnx": "onnx" in sys.modules, "numpy": "numpy" in sys.module
     first, second = json.loads(alone.stdout), json.loads(with_onnx.stdout)
     assert (first["onnx"], first["numpy"]) == (False, False)
     assert (second["onnx"], second["numpy"]) == (True, True)
-    ladders = [doc["files"][0]["ladder"]["text"] if "files" in doc else doc["ladder"]["text"]
-               for doc in first["docs"]]
-    assert ladders[0] == "28 → 14 → 7 → 4 ‖ 4 → 8 → 16 → 14 → 28"
+    assert first["docs"][0]["files"][0]["ladder"]["text"] == "28 → 14 → 7 → 4 ‖ 4 → 8 → 16 → 14 → 28"
     assert first["docs"] == second["docs"]
 
 
@@ -89,8 +87,27 @@ def test_unexpected_layout_falls_back_to_the_plain_import(monkeypatch):
     assert proto._generated() is onnx.onnx_ml_pb2
 
 
-def test_opset_floor_is_defined_by_the_installed_onnx():
-    assert OPSET_ALWAYS_DEFINED <= onnx.defs.onnx_opset_version()
+def test_opsets_above_the_floor_are_checked_against_the_installed_onnx():
+    """Up to OPSET_ALWAYS_DEFINED nothing asks onnx; above it the installed onnx's
+    newest opset decides, as before."""
+    import symcheck
+
+    newest = onnx.defs.onnx_opset_version()
+    assert OPSET_ALWAYS_DEFINED <= newest
+
+    def model(opset: int) -> onnx.ModelProto:
+        h = onnx.helper
+        graph = h.make_graph([h.make_node("Relu", ["x"], ["y"])], "g",
+                             [h.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
+                             [h.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 4, 4])])
+        return h.make_model(graph, opset_imports=[h.make_opsetid("", opset)])
+
+    assert symcheck.analyze(model(OPSET_ALWAYS_DEFINED)).opset == OPSET_ALWAYS_DEFINED
+    assert symcheck.analyze(model(newest)).opset == newest
+    with pytest.raises(symcheck.SymcheckError) as refused:
+        symcheck.analyze(model(newest + 1))
+    assert refused.value.code == "unsupported-opset"
+    assert f"between 1 and {newest}" in refused.value.reason
 
 
 # ---------------------------------------------------------------------------
