@@ -681,3 +681,32 @@ def test_harness_sees_dialogs_requests_and_csp_errors(browser, tmp_path):
         assert len(page.errors()) >= 2  # the blocked script and the blocked image
     finally:
         page.close()
+
+
+def test_display_of_printable_strings_is_a_shortcut_to_the_same_result():
+    """display() skips its per-character pass for strings str.isprintable() accepts;
+    on any string, limit and newline choice it gives what the pass gives."""
+    import unicodedata
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from symcheck.render.html import display
+
+    def by_character(text: str, limit, keep_newlines: bool) -> str:
+        s = "".join(ch if keep_newlines and ch in "\n\t" else "?" if unicodedata.category(ch)[0] == "C"
+                    else ch for ch in text)
+        if limit is not None and len(s) > limit:
+            keep = (limit - 1) // 2
+            s = s[:keep] + "…" + s[len(s) - (limit - 1 - keep):]
+        return s
+
+    @settings(max_examples=500, deadline=None, database=None)
+    @given(st.text(), st.one_of(st.none(), st.integers(3, 60)), st.booleans())
+    def check(text, limit, keep_newlines):
+        assert display(text, limit, keep_newlines) == by_character(text, limit, keep_newlines)
+
+    check()
+    for text in ("conv 3×3 → relu", "a\u202eb", "x\u2028y", "tab\there\nnext", "\x00", "é\u200bz"):
+        for keep in (False, True):
+            assert display(text, 40, keep) == by_character(text, 40, keep)

@@ -88,15 +88,17 @@ def display(text, limit: Optional[int] = None, keep_newlines: bool = False) -> s
     >>> display("x" * 30, limit=9)
     'xxxx…xxxx'
     """
-    out = []
-    for ch in str(text):
-        if keep_newlines and ch in "\n\t":
-            out.append(ch)
-        elif unicodedata.category(ch)[0] == "C":
-            out.append("?")
-        else:
-            out.append(ch)
-    s = "".join(out)
+    s = str(text)
+    if not s.isprintable():  # printable: no C* character, nothing to replace
+        out = []
+        for ch in s:
+            if keep_newlines and ch in "\n\t":
+                out.append(ch)
+            elif unicodedata.category(ch)[0] == "C":
+                out.append("?")
+            else:
+                out.append(ch)
+        s = "".join(out)
     if limit is not None and len(s) > limit:
         keep = (limit - 1) // 2
         s = s[:keep] + "…" + s[len(s) - (limit - 1 - keep):]
