@@ -22,6 +22,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -33,6 +34,35 @@ MODELS = os.path.join(HERE, "models")
 OUT = os.path.join(HERE, "out")
 DOC = os.path.join(ROOT, "docs", "performance.md")
 PY = sys.executable
+
+
+def console_script() -> str:
+    """The ``symcheck`` command the whole-process rows run.
+
+    The console script that pip put beside this interpreter, as a user of
+    that environment runs it, so that symcheck and its baselines (run as
+    ``sys.executable``) start the same interpreter. ``symcheck`` on PATH can
+    be a version manager's shim (pyenv's, when the bench is started with the
+    interpreter's full path, is a bash script that works out which Python to
+    run, ~0.1 s a run on this machine): not symcheck's cost, so it only gets
+    a start-up row of its own. Falls back to PATH when there is no script
+    beside the interpreter.
+    """
+    beside = os.path.join(os.path.dirname(PY), "symcheck")
+    if os.path.isfile(beside) and os.access(beside, os.X_OK):
+        return beside
+    return shutil.which("symcheck") or "symcheck"
+
+
+SYMCHECK = console_script()
+
+
+def on_path() -> Optional[str]:
+    """``symcheck`` on PATH when it is another file than :data:`SYMCHECK`."""
+    found = shutil.which("symcheck")
+    if found and os.path.realpath(found) != os.path.realpath(SYMCHECK):
+        return found
+    return None
 
 #: A measurement whose first run takes longer than this many seconds gets 3 runs, not 5;
 #: one longer than LONE gets a single run.
@@ -360,7 +390,7 @@ def fmt_s(seconds: Optional[float]) -> str:
 
 def features() -> dict:
     """What the installed symcheck offers (verification, directory mode), from --help."""
-    help_text = subprocess.run(["symcheck", "--help"], capture_output=True, text=True,
+    help_text = subprocess.run([SYMCHECK, "--help"], capture_output=True, text=True,
                                cwd=ROOT).stdout
     return {"no_verify": "--no-verify" in help_text,
             "verify_flag": "--verify" in help_text.replace("--no-verify", ""),
@@ -478,7 +508,11 @@ def measure(runner: Runner, manifest: dict, feat: dict, quick: bool, log) -> dic
     sym_label = "symcheck " + ("--no-verify " if flag else "") + "--format json FILE"
 
     log("process start-up")
-    runner.whole("startup/symcheck", "—", "symcheck --version (start-up)", ["symcheck", "--version"])
+    runner.whole("startup/symcheck", "—", "symcheck --version (start-up)", [SYMCHECK, "--version"])
+    path_script = on_path()
+    if path_script:  # what a different `symcheck` on PATH (a shim) adds, for comparison
+        runner.whole("startup/path", "—", f"symcheck --version through PATH ({path_script})",
+                     ["symcheck", "--version"])
     runner.whole("startup/onnx", "—", 'python -c "import onnx"', [PY, "-c", "import onnx"])
 
     log("whole process: symcheck vs onnx.load + onnx.shape_inference")
@@ -487,7 +521,7 @@ def measure(runner: Runner, manifest: dict, feat: dict, quick: bool, log) -> dic
         path = model_path(name)
         runner.paired("whole/symcheck", "whole/onnx", name, sym_label,
                       "python: onnx.load + strip + infer_shapes",
-                      ["symcheck", *flag, "--format", "json", path], [*baseline, path, "1"])
+                      [SYMCHECK, *flag, "--format", "json", path], [*baseline, path, "1"])
 
     log("in process (no start-up)")
     top = unets[-1]
@@ -542,8 +576,8 @@ def measure(runner: Runner, manifest: dict, feat: dict, quick: bool, log) -> dic
             runner.paired("whole/symcheck_noverify_paired", "whole/symcheck_verify", name,
                           "symcheck --no-verify (paired with the next row)",
                           "symcheck " + " ".join(vflag + ["--format", "json"]) + " FILE (verifies)",
-                          ["symcheck", *flag, "--format", "json", model_path(name)],
-                          ["symcheck", *vflag, "--format", "json", model_path(name)])
+                          [SYMCHECK, *flag, "--format", "json", model_path(name)],
+                          [SYMCHECK, *vflag, "--format", "json", model_path(name)])
     else:
         runner.skip("whole/symcheck_verify", mid, "symcheck with verification",
                     "not yet available (no --verify/--no-verify in `symcheck --help`)")
@@ -554,12 +588,12 @@ def measure(runner: Runner, manifest: dict, feat: dict, quick: bool, log) -> dic
     runner.inproc("inproc/folder", "ae200", "symcheck.analyze per file, one process (sum)",
                   "symcheck_folder", folder, runs=3)
     runner.whole("whole/many_paths", "ae200", "symcheck --format json ae_*.onnx (200 paths)",
-                 ["symcheck", *flag, "--format", "json", *files], runs=3)
+                 [SYMCHECK, *flag, "--format", "json", *files], runs=3)
     if feat["jobs"]:
         runner.paired("whole/dir_j1", "whole/dir_j2", "ae200", "symcheck --format json -j 1 ae200/",
                       "symcheck --format json -j 2 ae200/",
-                      ["symcheck", *flag, "--format", "json", "-j", "1", folder],
-                      ["symcheck", *flag, "--format", "json", "-j", "2", folder])
+                      [SYMCHECK, *flag, "--format", "json", "-j", "1", folder],
+                      [SYMCHECK, *flag, "--format", "json", "-j", "2", folder])
     else:
         for jobs in ("1", "2"):
             runner.skip(f"whole/dir_j{jobs}", "ae200", f"symcheck -j {jobs} ae200/",
@@ -704,6 +738,9 @@ def render(r: Runner, manifest: dict, feat: dict, info: dict, checks: list, scop
            f"**{fingerprint()} at end: symcheck was edited during this run, so rows measured "
            "before and after the edit are of different code**"),
         f"- {info['bytecode']}",
+        f"- symcheck run as `{SYMCHECK}`, the console script beside the interpreter that runs the "
+        "baselines" + (f"; `symcheck` on PATH is `{on_path()}`, another file (a version manager's "
+                       "shim?), whose start-up has a row of its own" if on_path() else ""),
         "- load average (1 min) at start {:.2f}, at end {:.2f}: the machine is shared, and other "
         "work running at the same time inflates wall times".format(info["load"][0], os.getloadavg()[0]),
         f"- symcheck features found in `symcheck --help`: --no-verify "
