@@ -53,6 +53,14 @@ class Exporter:
 #: 17 MB of small weights: 20 ms parsed, 150 ms walked).
 LEAN_READ_BYTES = 64 * 1024**2
 
+#: Files at least this large are parsed straight from a read-only memory map
+#: instead of a copy read into memory: protobuf copies what it keeps, and the
+#: file's pages come from the page cache without a private copy of every one
+#: (a 30k-node U-Net's 51 MB file: 12,000 fewer page faults, read + parse
+#: 96-101 ms -> 62-67 ms). Smaller files are read: the time is too small to
+#: matter, and a mapped file truncated meanwhile ends the process with SIGBUS.
+MAPPED_READ_BYTES = 8 * 1024**2
+
 
 def read_model(path: str, max_bytes: int = MAX_FILE_BYTES,
                skipped: Optional[dict] = None) -> ModelProto:
@@ -69,9 +77,11 @@ def read_model(path: str, max_bytes: int = MAX_FILE_BYTES,
     initializers (:func:`symcheck.wire.strip_weights`): their pages are never
     read, and ``skipped`` receives ``{name: (offset, length)}`` of each payload
     in the file. Those initializers keep their dims and type, so static
-    analysis is unchanged. (A file truncated by someone else while it is
-    mapped would end the process with SIGBUS; onnx.load has no such window but
-    holds the whole file twice.)
+    analysis is unchanged. Otherwise a file of :data:`MAPPED_READ_BYTES` or
+    more is parsed from a read-only map of it, which is closed before this
+    returns. (A file truncated by someone else while it is mapped would end
+    the process with SIGBUS; onnx.load has no such window but holds the whole
+    file twice.)
     """
     try:
         info = os.stat(path)
@@ -98,6 +108,10 @@ def read_model(path: str, max_bytes: int = MAX_FILE_BYTES,
                 if lean is not None:
                     skipped.update(lean[1])
                     return parse_model(lean[0])
+            if opened.st_size >= MAPPED_READ_BYTES:
+                model = _parse_mapped(handle.fileno(), max_bytes)
+                if model is not None:
+                    return model
             data = handle.read(max_bytes + 1)
     except OSError as exc:
         raise SymcheckError("unreadable", exc.strerror or str(exc)) from None
@@ -125,6 +139,26 @@ def _read_lean(fd: int) -> Optional[tuple]:
         mapped.close()
 
 
+def _parse_mapped(fd: int, max_bytes: int) -> Optional[ModelProto]:
+    """The model parsed from a read-only map of ``fd``; None when it cannot be mapped."""
+    import mmap
+
+    try:
+        mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return None
+    try:
+        if len(mapped) > max_bytes:  # it grew after the size check
+            raise SymcheckError("too-large", f"the file grew past the {max_bytes:,}-byte limit while read")
+        view = memoryview(mapped)
+        try:
+            return parse_model(view)
+        finally:
+            view.release()
+    finally:
+        mapped.close()
+
+
 def _check_regular(info: os.stat_result, max_bytes: int) -> None:
     mode = info.st_mode
     if stat.S_ISDIR(mode):
@@ -139,7 +173,7 @@ def _check_regular(info: os.stat_result, max_bytes: int) -> None:
             "too-large", f"{info.st_size:,} bytes is over the {max_bytes:,}-byte limit")
 
 
-def parse_model(data: bytes) -> ModelProto:
+def parse_model(data: Union[bytes, memoryview]) -> ModelProto:
     """Parse serialized bytes; a file that is not a model is ``not-onnx``.
 
     A serialized GraphProto (which onnx.load reads as an empty model) is
@@ -164,7 +198,7 @@ def parse_model(data: bytes) -> ModelProto:
     return model
 
 
-def _is_graph(data: bytes) -> bool:
+def _is_graph(data: Union[bytes, memoryview]) -> bool:
     graph = GraphProto()
     try:
         graph.ParseFromString(data)

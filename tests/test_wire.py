@@ -124,12 +124,106 @@ def test_lean_read_of_a_mutated_file_gives_symcheck_errors_only(tmp_path, monkey
     import symcheck.load as load
 
     monkeypatch.setattr(load, "LEAN_READ_BYTES", 1024)
-    rng = random.Random(7)
+    _analyze_mutants(tmp_path, random.Random(7), 60)
+
+
+def _analyze_mutants(folder, rng: random.Random, count: int) -> None:
+    """Analyse ``count`` byte-mutated copies of the big model: SymcheckError is the only
+    exception allowed."""
     original = _big_model().SerializeToString()
-    for i in range(60):
-        path = tmp_path / f"m{i}.onnx"
+    for i in range(count):
+        path = folder / f"m{i}.onnx"
         path.write_bytes(mutate_bytes(original, rng))
         try:
             symcheck.analyze(str(path))
         except SymcheckError:
             pass
+
+
+# -- files parsed from a read-only map (load.MAPPED_READ_BYTES) ------------------
+
+class _RecordingMap:
+    """mmap.mmap that remembers every map it made, to check that each was closed."""
+
+    made: list = []
+
+    def __init__(self, real):
+        self.real = real
+
+    def __call__(self, *args, **kwargs):
+        mapped = self.real(*args, **kwargs)
+        self.made.append(mapped)
+        return mapped
+
+
+@pytest.fixture
+def mapped_reads(monkeypatch):
+    """Every file read_model reads is parsed from a map; yields the maps it made."""
+    import mmap
+
+    import symcheck.load as load
+
+    monkeypatch.setattr(load, "MAPPED_READ_BYTES", 1)
+    recorder = _RecordingMap(mmap.mmap)
+    recorder.made = []
+    monkeypatch.setattr(mmap, "mmap", recorder)
+    yield recorder.made
+
+
+@pytest.mark.parametrize("name", ["keras_cae.onnx", "torch_cae.onnx", "matlab_cae.onnx",
+                                  "torch_cae_dynamo.onnx"])
+def test_a_mapped_file_gives_the_same_model_and_the_map_is_closed(name, mapped_reads):
+    path = sample(name)
+    model = read_model(path)
+    assert len(mapped_reads) == 1 and mapped_reads[0].closed
+    # The message owns its bytes: every field is readable after the map is gone.
+    with open(path, "rb") as handle:
+        assert model.SerializeToString() == onnx.load_from_string(handle.read()).SerializeToString()
+    assert sum(len(init.raw_data) for init in model.graph.initializer) > 0
+
+
+def test_a_mapped_read_gives_the_same_analysis(mapped_reads):
+    mapped = symcheck.analyze(sample("keras_cae.onnx")).to_dict()
+    assert mapped_reads and all(m.closed for m in mapped_reads)
+    plain = symcheck.analyze(onnx.load(sample("keras_cae.onnx"))).to_dict()
+    mapped.pop("file")
+    plain.pop("file")
+    assert mapped == plain
+
+
+def test_a_mapped_read_refuses_what_a_plain_read_refuses(tmp_path, mapped_reads):
+    graph_only = tmp_path / "graph.onnx"
+    graph_only.write_bytes(_big_model().graph.SerializeToString())
+    with pytest.raises(SymcheckError) as err:
+        read_model(str(graph_only))
+    assert err.value.code == "graph-not-model"
+    _analyze_mutants(tmp_path, random.Random(11), 40)
+    assert len(mapped_reads) >= 41 and all(m.closed for m in mapped_reads)
+
+
+def test_a_file_that_grew_past_the_limit_after_the_size_check_is_refused(tmp_path, mapped_reads):
+    import os
+
+    import symcheck.load as load
+
+    path = tmp_path / "m.onnx"
+    path.write_bytes(_big_model().SerializeToString())
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with pytest.raises(SymcheckError) as err:
+            load._parse_mapped(fd, max_bytes=1000)  # the size check saw a smaller file
+    finally:
+        os.close(fd)
+    assert err.value.code == "too-large"
+    assert mapped_reads and mapped_reads[-1].closed
+
+
+def test_a_file_that_cannot_be_mapped_is_read(tmp_path, mapped_reads, monkeypatch):
+    import symcheck.load as load
+
+    monkeypatch.setattr(load, "MAPPED_READ_BYTES", 0)
+    path = tmp_path / "empty.onnx"
+    path.write_bytes(b"")
+    with pytest.raises(SymcheckError) as err:
+        read_model(str(path))  # mmap refuses an empty file; the plain read answers
+    assert err.value.code == "not-onnx" and mapped_reads == []
