@@ -70,3 +70,44 @@ def test_records_encoded_at_depth_2_are_the_depth_0_text_moved_in(seed):
     document = json_render.render_many(records, [], flat)
     assert json_render.render_many(records, [], nested, depth=2) == document
     assert json.loads(document)["files"] == sorted(records, key=lambda d: sort_key(d["file"]))
+
+
+def _plain_reference(value):
+    """What render.json._plain means, written the obvious way (an Expr is its text)."""
+    match value:
+        case dict():
+            return {str(k): _plain_reference(value[k]) for k in sorted(value)}
+        case list() | tuple():
+            return list(map(_plain_reference, value))
+        case bool() | int() | str() | None:
+            return value
+        case float():
+            return int(value) if value.is_integer() else value
+        case _:
+            return str(value)
+
+
+def test_plain_equals_the_obvious_conversion_in_value_types_and_key_order():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from symcheck.dims import Expr
+
+    leaves = st.one_of(st.integers(), st.booleans(), st.none(), st.text(max_size=4),
+                       st.floats(allow_nan=False), st.sampled_from([Expr.symbol("H"), 2 * Expr.symbol("W") + 1]))
+
+    def containers(inner):
+        text_keys = st.dictionaries(st.text(max_size=3), inner, max_size=4)
+        int_keys = st.dictionaries(st.integers(-3, 3), inner, max_size=3)
+        return st.one_of(st.lists(inner, max_size=4), st.lists(inner, max_size=3).map(tuple),
+                         text_keys, int_keys)
+
+    @settings(max_examples=400, deadline=None, database=None)
+    @given(st.recursive(leaves, containers, max_leaves=20))
+    def check(value):
+        got, expected = json_render._plain(value), _plain_reference(value)
+        assert got == expected  # tells the key 1 from "1"
+        # json.dumps tells 1 from 1.0 and keeps key order, which == on dicts would not
+        assert json.dumps(got) == json.dumps(expected)
+
+    check()
