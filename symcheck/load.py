@@ -316,16 +316,16 @@ def _plain_node_is_text(node) -> bool:
     walk costs ``ListFields`` per message; this is the same check for the
     fields an ordinary node has, several times faster.
     """
-    if not (type(node.name) is str and type(node.op_type) is str and type(node.domain) is str):
-        return False
-    for names in (node.input, node.output):
-        for name in names:
-            if type(name) is not str:
-                return False
     proto = getattr(node, "proto", node)
-    if type(proto.doc_string) is not str or type(getattr(proto, "overload", "")) is not str:
+    try:  # str.join refuses bytes: one loop in C instead of a type check per name
+        "".join((node.name, node.op_type, node.domain, proto.doc_string,
+                 getattr(proto, "overload", "")))
+        "".join(node.input)
+        "".join(node.output)
+    except TypeError:
         return False
-    if not _metadata_is_text(proto.metadata_props):  # the dynamo exporter annotates every node
+    metadata = proto.metadata_props  # the dynamo exporter annotates every node
+    if metadata and not _metadata_is_text(metadata):
         return False
     plain = getattr(node, "plain_attributes", None)
     if plain is not None:  # a view: its attributes were looked at when it was read

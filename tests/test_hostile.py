@@ -426,7 +426,9 @@ def test_loop_bomb_with_verify_timeout_3_ends_in_5_seconds():
 
 @pytest.mark.parametrize("where", ["node name", "node input", "node doc_string", "attribute name",
                                    "initializer name", "graph output", "subgraph node",
-                                   "value_info name", "value_info dim_param", "node metadata value"])
+                                   "value_info name", "value_info dim_param", "node metadata value",
+                                   "node op_type", "node domain", "node overload", "node metadata key",
+                                   "node output"])
 def test_a_string_field_that_is_not_utf8_is_refused(where):
     """Each place a string is read from (node views, initializer views, the generic
     walk of the rest) refuses bytes that are not UTF-8, naming the message."""
@@ -442,8 +444,17 @@ def test_a_string_field_that_is_not_utf8_is_refused(where):
                             doc_string=mark if where == "node doc_string" else "")
     conv.metadata_props.add(key="pkg.torch.onnx.name_scopes",  # as the dynamo exporter writes
                             value=mark if where == "node metadata value" else "['', 'conv']")
+    if where == "node metadata key":
+        conv.metadata_props.add(key=mark, value="v")
     relu_in = mark if where == "node input" else "c"
     nodes = [conv]
+    if where in ("node op_type", "node domain", "node overload", "node output"):
+        odd = helper.make_node("Relu", ["c"], ["odd"])  # its output read by nothing
+        if where == "node output":
+            odd.output[0] = mark
+        else:
+            setattr(odd, where.split()[1], mark)
+        nodes.append(odd)
     if where == "node input":
         nodes.append(helper.make_node("Identity", ["c"], [mark]))
     if where == "attribute name":
