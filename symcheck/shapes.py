@@ -54,9 +54,9 @@ _A = AttributeProto
 #: is generic and several times slower).
 _PLAIN_READERS = {
     _A.INT: lambda a: a.i,
-    _A.INTS: lambda a: list(a.ints),
+    _A.INTS: lambda a: a.ints[:],
     _A.FLOAT: lambda a: a.f,
-    _A.FLOATS: lambda a: list(a.floats),
+    _A.FLOATS: lambda a: a.floats[:],
     _A.STRING: lambda a: a.s.decode("utf-8", "replace"),
     _A.TENSOR: lambda a: a.t,
     _A.GRAPH: lambda a: None,
@@ -163,7 +163,7 @@ class _Initializer(Tensor):
 
     def __init__(self, proto: TensorProto) -> None:  # pylint: disable=super-init-not-called
         self.name: str = proto.name
-        self.shape = tuple(proto.dims)  # protobuf gives Python ints
+        self.shape = tuple(proto.dims[:])  # protobuf gives Python ints
         self.dtype = proto.data_type
         self._proto: Optional[TensorProto] = proto
 
@@ -1043,8 +1043,8 @@ class Node:
         self.op_type: str = proto.op_type
         self.domain: str = proto.domain
         self.name: str = proto.name
-        self.input: tuple = tuple(proto.input)
-        self.output: tuple = tuple(proto.output)
+        self.input: tuple = tuple(proto.input[:])
+        self.output: tuple = tuple(proto.output[:])
         # One walk gives the attribute values and whether all are text-safe (what
         # ``load.check_model`` asks before anything else reads them). A value onnx
         # cannot read leaves ``attrs`` None: Propagation reads it again where the
