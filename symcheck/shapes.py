@@ -1108,10 +1108,15 @@ def topological_nodes(graph: GraphProto, available: set[str],
     naming nodes on a cycle and ``SymcheckError('undefined-tensor')`` for an
     input that nothing produces.
     """
-    import heapq
-
     if nodes is None:
         nodes = read_nodes(graph)  # kept alive: ``id(node)`` keys stay valid
+    in_file_order = _in_file_order(graph, available, nodes)
+    if in_file_order is not None:
+        if reads is not None:
+            reads.update(in_file_order)
+        return list(nodes)
+    import heapq
+
     producer: dict[str, int] = {}
     for i, node in enumerate(nodes):
         for out in node.output:
@@ -1130,12 +1135,7 @@ def topological_nodes(graph: GraphProto, available: set[str],
     waiting = [0] * len(nodes)
     consumers: dict[int, list[int]] = {}
     for i, node in enumerate(nodes):
-        inputs = node.input
-        outer = implicit_inputs(node)
-        if len(inputs) == 1 and inputs[0] and not outer:
-            names = [inputs[0]]  # most nodes: nothing to drop or merge
-        else:
-            names = [name for name in dict.fromkeys([*inputs, *outer]) if name]
+        names = _reads_of(node)
         if reads is not None:
             reads[id(node)] = names
         for name in names:
@@ -1161,6 +1161,46 @@ def topological_nodes(graph: GraphProto, available: set[str],
         stuck = [_label(nodes[i]) for i, w in enumerate(waiting) if w][:5]
         raise SymcheckError("cycle", f"the graph has a cycle through {', '.join(stuck)}")
     return order
+
+
+def _reads_of(node: Node) -> list:
+    """The tensors a node reads: inputs, then its subgraphs' outer-scope reads (no
+    repeats, no empty names)."""
+    inputs = node.input
+    if node.op_type in _SUBGRAPH_OPS or node.domain not in ("", "ai.onnx"):
+        outer = implicit_inputs(node)
+        if outer:
+            return [name for name in dict.fromkeys([*inputs, *outer]) if name]
+    if len(inputs) == 1 and inputs[0]:
+        return [inputs[0]]  # most nodes: nothing to drop or merge
+    return [name for name in dict.fromkeys(inputs) if name]
+
+
+def _in_file_order(graph: GraphProto, available: set, nodes: list) -> Optional[dict]:
+    """``id(node)`` -> the tensors it reads, when the file's order is already a
+    dependency order (as exporters write it) and nothing is amiss; else None, and
+    the general sort finds the order or names the problem.
+
+    One pass: every read is a graph input, an initializer or an earlier node's
+    output, no tensor is written twice, and every graph output is written.
+    """
+    defined = set(available)
+    reads: dict = {}
+    for node in nodes:
+        names = _reads_of(node)
+        for name in names:
+            if name not in defined:
+                return None
+        reads[id(node)] = names
+        for out in node.output:
+            if out:
+                if out in defined:
+                    return None
+                defined.add(out)
+    for out in graph.output:
+        if out.name and out.name not in defined:
+            return None
+    return reads
 
 
 def _label_name(name: str, limit: int = 60) -> str:
