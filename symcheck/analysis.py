@@ -233,11 +233,14 @@ class Analysis:
         adjusted = False  # the last entry came from an adjustment: a later one replaces it
         encoder_decoder = st.is_encoder_decoder  # O(steps): once, not per step
         isotropic = self._isotropic()
+        texts: dict = {}  # a path repeats a few sizes thousands of times
         for i, step in enumerate(st.steps):
             sp = spatial_of(self.layer(step.layer))
             if sp is None:
                 continue
-            text = self._ladder_size(sp, isotropic)
+            text = texts.get(sp)
+            if text is None:
+                text = texts[sp] = self._ladder_size(sp, isotropic)
             if encoder_decoder and i > st.split:
                 if not dec:
                     dec.append(enc[-1])
