@@ -38,8 +38,8 @@ from .dims import Dim, Expr, ceildiv, floordiv
 from .load import Exporter, keras_layer_names
 from .errors import SymcheckError
 from .proto import ModelProto, NodeProto
-from .shapes import (Node, Propagation, Tensor, attributes, pool_out, same_pads,
-                     scale_dim, transposed_size)
+from .shapes import (Node, Propagation, Tensor, attributes, pool_out, same_pads, scale_dim,
+                     static_numel, transposed_size)
 
 LEARNED_KINDS = {"conv", "conv-transpose", "dense"}
 TRANSITION_KINDS = {"max-pool", "avg-pool", "upsample", "pixel-shuffle", "space-to-depth",
@@ -179,13 +179,9 @@ class _Builder:
         return bool(name) and name in self.views
 
     def const_numel(self, name: str) -> int:
+        """Elements of tensor ``name``; 0 when its shape is not fully known."""
         t = self.prop.tensors.get(name)
-        if t is None or t.shape is None:
-            return 0
-        try:
-            return math.prod(int(d) for d in t.shape)
-        except TypeError:
-            return 0
+        return (static_numel(t.shape) or 0) if t is not None else 0
 
     # -- resolving a view into a layer feeding a canonical consumer ------
     def resolve(self, name: str, consumer_shape: Optional[tuple], node: NodeProto,

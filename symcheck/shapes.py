@@ -184,7 +184,8 @@ def read_initializers(graph: GraphProto) -> list:
     return [_Initializer(proto) for proto in graph.initializer]
 
 
-def _numel(shape: Optional[tuple]) -> Optional[int]:
+def static_numel(shape: Optional[tuple]) -> Optional[int]:
+    """Elements of a shape whose dims are all ints; None otherwise."""
     if shape is None:
         return None
     for d in shape:
@@ -454,7 +455,7 @@ def _binary(node, attrs, inputs, ctx):
     if node.op_type == "Where" and len(known) == 3:
         dtype = known[1].dtype
     value = None
-    n = _numel(shape)
+    n = static_numel(shape)
     if n is not None and n <= MAX_VALUE_ELEMENTS and all(t.value is not None for t in known):
         try:
             cols = [_expand_value(t, shape) for t in known]
@@ -555,7 +556,7 @@ def _constant_of_shape(node, attrs, inputs, ctx):
     if dims is None:
         return [Tensor(None, dtype)]
     shape = tuple(dims)
-    n = _numel(shape)
+    n = static_numel(shape)
     value = [fill] * n if n is not None and n <= MAX_VALUE_ELEMENTS else None
     return [Tensor(shape, dtype, value)]
 
@@ -578,8 +579,8 @@ def _gather(node, attrs, inputs, ctx):
     axis = _norm_axis(attrs.get("axis", 0), len(data.shape))
     shape = data.shape[:axis] + idx.shape + data.shape[axis + 1:]
     value = None
-    if data.value is not None and idx.value is not None and _numel(data.shape) is not None \
-            and (_numel(shape) or 0) <= MAX_VALUE_ELEMENTS:
+    if data.value is not None and idx.value is not None and static_numel(data.shape) is not None \
+            and (static_numel(shape) or 0) <= MAX_VALUE_ELEMENTS:
         size = data.shape[axis]
         inner = math.prod(data.shape[axis + 1:])
         outer = math.prod(data.shape[:axis])
@@ -778,7 +779,7 @@ def _transpose(node, attrs, inputs, ctx):
                                              f"not a permutation of the {len(data.shape)} axes")
     shape = tuple(data.shape[p] for p in perm)
     value = None
-    if data.value is not None and _numel(data.shape) is not None:
+    if data.value is not None and static_numel(data.shape) is not None:
         import numpy as np  # a transposed value tensor: rare
 
         value = np.array(data.value, dtype=object).reshape(data.shape).transpose(perm).reshape(-1).tolist()
@@ -801,7 +802,7 @@ def _expand(node, attrs, inputs, ctx):
         return [Tensor(None, data.dtype)]
     shape = _broadcast([data.shape, tuple(target.value)])
     value = None
-    n = _numel(shape)
+    n = static_numel(shape)
     if data.value is not None and n is not None and n <= MAX_VALUE_ELEMENTS:
         value = _expand_value(data, shape)
     return [Tensor(shape, data.dtype, value)]
