@@ -1,6 +1,7 @@
 """render_many splices pre-encoded file records; the document must equal a plain json.dumps."""
 
 import json
+import math
 import random
 import string
 
@@ -111,3 +112,43 @@ def test_plain_equals_the_obvious_conversion_in_value_types_and_key_order():
         assert json.dumps(got) == json.dumps(expected)
 
     check()
+
+
+def test_indented_writes_what_json_dumps_writes():
+    """render.json.indented is json.dumps(indent=2, ensure_ascii=False), at any level."""
+    import enum
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    class Level(enum.IntEnum):
+        LOW = 1
+
+    leaves = st.one_of(st.integers(), st.booleans(), st.none(), st.text(max_size=5),
+                       st.floats(), st.just(Level.LOW))
+    keys = st.one_of(st.text(max_size=3), st.integers(-2, 2), st.floats(allow_nan=False, width=16),
+                     st.booleans(), st.none())
+
+    def containers(inner):
+        return st.one_of(st.lists(inner, max_size=4), st.lists(inner, max_size=3).map(tuple),
+                         st.lists(st.text(max_size=3), max_size=4),  # the all-strings shortcut
+                         st.dictionaries(keys, inner, max_size=4))
+
+    @settings(max_examples=500, deadline=None, database=None)
+    @given(st.recursive(leaves, containers, max_leaves=25), st.integers(0, 3))
+    def check(value, level):
+        expected = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + "  " * level)
+        assert json_render.indented(value, level) == expected
+
+    check()
+    fixed = [[math.nan, math.inf, -math.inf, -0.0, 1e300, 5e-324], {1.5: [], True: {}, None: "x", -1: 2},
+             {"levels": [["a", "b"], [], [{}]], "é\u2028": Level.LOW}]
+    for value in fixed:
+        for level in (0, 2):
+            expected = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + "  " * level)
+            assert json_render.indented(value, level) == expected
+    for bad in ({1, 2}, {"a": object()}, {(1, 2): 3}):
+        with pytest.raises(TypeError):
+            json.dumps(bad)
+        with pytest.raises(TypeError):
+            json_render.indented(bad)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+from json.encoder import encode_basestring as _quote  # the C function where there is one
 from typing import Optional
 
 from .. import __version__
@@ -253,6 +255,89 @@ ONE_PER_LINE = ("layers",)
 _COMPACT = json.JSONEncoder(ensure_ascii=False, check_circular=False)
 
 
+def indented(value, level: int = 0) -> str:
+    """``json.dumps(value, indent=2, ensure_ascii=False)``, character for character,
+    for a value ``level`` levels deep (its first line is not moved in).
+
+    json's indenting encoder is a generator per container in pure Python; here
+    a list of strings (a level's layer names: thousands at 30k nodes) is one
+    join over the C string encoder, and every other container is written by one
+    recursive function into one list of parts.
+    """
+    parts: list = []
+    _write_indented(value, level, parts)
+    return "".join(parts)
+
+
+def _write_indented(value, level: int, out: list) -> None:
+    if isinstance(value, str):
+        out.append(_quote(value))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, float):
+        out.append(_float_text(value))
+    elif isinstance(value, (list, tuple)):
+        if not value:
+            out.append("[]")
+            return
+        inner = "\n" + "  " * (level + 1)
+        if all(type(item) is str for item in value):
+            out.append("".join(("[", inner, ("," + inner).join(map(_quote, value)),
+                                "\n", "  " * level, "]")))
+            return
+        out.append("[" + inner)
+        for i, item in enumerate(value):
+            if i:
+                out.append("," + inner)
+            _write_indented(item, level + 1, out)
+        out.append("\n" + "  " * level + "]")
+    elif isinstance(value, dict):
+        if not value:
+            out.append("{}")
+            return
+        inner = "\n" + "  " * (level + 1)
+        out.append("{" + inner)
+        for i, (key, item) in enumerate(value.items()):
+            if i:
+                out.append("," + inner)
+            out.append(_quote(_key_text(key)) + ": ")
+            _write_indented(item, level + 1, out)
+        out.append("\n" + "  " * level + "}")
+    else:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _float_text(value: float) -> str:
+    if value != value:
+        return "NaN"
+    if value in (math.inf, -math.inf):
+        return "Infinity" if value > 0 else "-Infinity"
+    return float.__repr__(value)
+
+
+def _key_text(key) -> str:
+    """A dict key as json writes it: keys are strings in JSON."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, float):
+        return _float_text(key)
+    if key is True:
+        return "true"
+    if key is False:
+        return "false"
+    if key is None:
+        return "null"
+    if isinstance(key, int):
+        return int.__repr__(key)
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
+
+
 def _split_at(text: str, key: str, pad: str = "") -> tuple[str, str]:
     """The text before and after the placeholder value of top-level ``key`` (written
     by json.dumps at depth 1, lines moved in by ``pad``); the line's ``"key": ``
@@ -279,10 +364,8 @@ def encode_record(record: dict, depth: int = 0) -> str:
     rows = {key: value for key, value in record.items()
             if key in ONE_PER_LINE and isinstance(value, list) and value}  # in document order
     shell = {key: _placeholder(key) if key in rows else value for key, value in record.items()}
-    rest = json.dumps(shell, indent=2, ensure_ascii=False)
+    rest = indented(shell, depth)  # the shell only: rows are written in place
     pad = " " * (2 * depth)
-    if pad:
-        rest = rest.replace("\n", "\n" + pad)  # the shell only: rows are written in place
     parts: list = []
     for key, items in rows.items():
         head, rest = _split_at(rest, key, pad)
@@ -319,7 +402,7 @@ def render_many(analyses: list, errors: list, encoded: Optional[list] = None,
            "files": _placeholder("files"),
            "errors": [{"file": path, "code": err.code, "reason": err.reason} for path, err in errors],
            "summary": summary(files, errors)}
-    head, tail = _split_at(json.dumps(doc, indent=2, ensure_ascii=False), "files")
+    head, tail = _split_at(indented(doc), "files")
     if not texts:
         return "".join((head, "[]", tail, "\n"))
     return "".join((head, "[\n    ", ",\n    ".join(texts), "\n  ]", tail, "\n"))
