@@ -485,15 +485,22 @@ def check_computed(nodes, tensors: dict) -> int:
     ConstantOfShape asking for terabytes is a big number, not an overflow).
     """
     largest = 0
+    checked: dict = {}  # (shape, dtype) -> bytes when fully static, else 0: a model repeats a few
     for node in nodes:
         for out in node.output:
             tensor = tensors.get(out) if out else None
             if tensor is None or tensor.shape is None:
                 continue
-            size = check_tensor_dims(
-                lambda: f"tensor {_short(out, 60)!r} (output of {node.op_type} node {_short(node.name, 60)!r})",
-                tensor.shape, tensor.dtype)
-            if size > largest and all(type(d) is int for d in tensor.shape):
+            key = (tensor.shape, tensor.dtype)
+            size = checked.get(key)
+            if size is None:
+                size = check_tensor_dims(
+                    lambda: f"tensor {_short(out, 60)!r} (output of {node.op_type} node {_short(node.name, 60)!r})",
+                    tensor.shape, tensor.dtype)
+                if not all(type(d) is int for d in tensor.shape):
+                    size = 0
+                checked[key] = size
+            if size > largest:
                 largest = size
     return largest
 

@@ -507,3 +507,34 @@ def test_text_cleaning_of_printable_strings_is_a_shortcut_to_the_same_result():
     check()
     for text in ("conv 3×3 → relu", "a\u202eb", "x\u2028y", "tab\there", "\x00", "é\u200bz", "  "):
         assert clean(text, 60) == by_character(text, 60)
+
+
+def test_computed_shapes_are_checked_once_per_shape_and_type_and_the_first_offender_named():
+    """load.check_computed remembers each (shape, element type) it passed: the
+    largest fully static output is still found, and a bad shape is still
+    refused naming the first node that writes it."""
+    from types import SimpleNamespace
+
+    from onnx import TensorProto
+
+    from symcheck.dims import Expr
+    from symcheck.load import check_computed
+    from symcheck.shapes import Tensor
+
+    def node(name):
+        return SimpleNamespace(output=[name], op_type="Op", name=name)
+
+    height = Expr.symbol("H")
+    tensors = {"a": Tensor((1, 8), TensorProto.FLOAT),
+               "b": Tensor((1, 8), TensorProto.FLOAT),  # seen: 32 bytes
+               "c": Tensor((height, 1000), TensorProto.FLOAT),  # symbolic: never the largest
+               "d": Tensor((height, 1000), TensorProto.FLOAT),
+               "e": Tensor((1, 8), TensorProto.INT64),  # same shape, other type: 64 bytes
+               "f": Tensor((2, -1), TensorProto.FLOAT),
+               "g": Tensor((2, -1), TensorProto.FLOAT)}
+    assert check_computed([node(n) for n in "abcde"], tensors) == 64
+    assert check_computed([node(n) for n in "abcd"], tensors) == 32
+    for order in ("abfg", "gf"):
+        with pytest.raises(SymcheckError) as err:
+            check_computed([node(n) for n in order], tensors)
+        assert err.value.code == "bad-dims" and f"'{order[-2]}'" in str(err.value)
