@@ -254,6 +254,29 @@ def _bounded(tensor: "Tensor", fresh) -> "Tensor":
 
 
 def _broadcast(shapes: Sequence[Optional[tuple]]) -> Optional[tuple]:
+    """Numpy-style broadcast of shapes; None when a rank is unknown. Remembered per
+    tuple of shapes: a model adds the same bias shape to the same maps thousands
+    of times. Only shapes of int, Expr and None dims are remembered (an Expr never
+    equals an int): a float dim from a malformed shape value would equal an int
+    one, and the answer would depend on what was analysed before."""
+    key = tuple(shapes)
+    for shape in key:
+        if shape is not None:
+            for d in shape:
+                if type(d) not in _CACHED_DIM_TYPES:
+                    return _broadcast_uncached(shapes)
+    return _broadcast_of(key)
+
+
+_CACHED_DIM_TYPES = frozenset({int, Expr, type(None)})
+
+
+@functools.lru_cache(maxsize=4096)
+def _broadcast_of(shapes: tuple) -> Optional[tuple]:
+    return _broadcast_uncached(shapes)
+
+
+def _broadcast_uncached(shapes: Sequence[Optional[tuple]]) -> Optional[tuple]:
     known = [s for s in shapes if s is not None]
     if len(known) != len(shapes):
         return None
