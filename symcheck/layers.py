@@ -108,6 +108,12 @@ class Layer:
         return self.in_shape[1]
 
 
+@functools.lru_cache(maxsize=64)
+def _identity(rank: int) -> tuple:
+    """``tuple(range(rank))``, one shared tuple per rank (tuples never change)."""
+    return tuple(range(rank))
+
+
 @dataclass(slots=True)
 class View:
     """Where a data tensor's values come from (one per data tensor: kept small)."""
@@ -281,9 +287,10 @@ class _Builder:
         out = node.output[0]
         layer = self._new(kind, "", node.op_type, in_shape, out_shape, nodes=[node.name],
                           inputs=[src], out_tensor=out, **kw)
-        layer.out_axes = tuple(i for i in range(len(tensor_out or ())) if i not in drop)
+        axes = _identity(len(tensor_out or ()))
+        layer.out_axes = tuple(i for i in axes if i not in drop) if drop else axes
         layer.scopes = [node.name]
-        self.views[out] = View(layer.id, tuple(range(len(tensor_out or ()))))
+        self.views[out] = View(layer.id, axes)
         return layer
 
     def window_layer(self, node, attrs, kind) -> None:
@@ -550,7 +557,7 @@ class _Builder:
             layer.out_shape = tuple(layer.out_shape[:2]) + tuple(newest[2:])
         spatial = len(layer.out_shape or ()) - 2
         layer.transfer = [Expr.symbol("x")] * max(spatial, 0)
-        self.views[out] = View(layer.id, tuple(range(len(shape or ()))))
+        self.views[out] = View(layer.id, _identity(len(shape or ())))
 
     def _fold_gated_activation(self, node, ids: list, views: list) -> bool:
         """``x * sigmoid(x)`` (SiLU), ``x * 0.5 * (1 + erf(x / √2))`` (GELU), ``x * tanh(softplus(x))``.
@@ -646,7 +653,7 @@ class _Builder:
             else:
                 transfer.append(None)
         layer.transfer = transfer
-        self.views[out] = View(layer.id, tuple(range(len(shape_after or ()))))
+        self.views[out] = View(layer.id, _identity(len(shape_after or ())))
         return layer
 
     def _shape_source_any(self, names, exclude) -> Optional[int]:
@@ -675,7 +682,7 @@ class _Builder:
             src.nodes.append(node.name)
             src.attrs.setdefault("preprocessing", []).append(op)
             src.out_tensor = out
-            self.views[out] = View(view.layer, view.axes)
+            self.views[out] = view  # nothing pending: the same view
             return
         if fusable:
             src.nodes.append(node.name)
@@ -690,13 +697,14 @@ class _Builder:
             else:  # bias Add, scale Mul (BatchNorm as Mul+Add), ...
                 src.attrs.setdefault("ops", [src.op]).append(op)
                 if src.learned and op in ("Add", "Sub", "Mul"):
-                    const = [i for i in node.input if i and i != data_name]
-                    src.params += sum(self.const_numel(c) for c in const if c in self.constants)
+                    for const in node.input:
+                        if const and const != data_name and const in self.constants:
+                            src.params += self.const_numel(const)
                     if op == "Mul" or (src.attrs.get("fused") and "Mul" in src.attrs["fused"]):
                         src.norm = src.norm or "affine"
                 src.attrs.setdefault("fused", []).append(op)
             src.out_tensor = out
-            self.views[out] = View(view.layer, view.axes)
+            self.views[out] = view  # nothing pending: the same view (views never change)
             return
         kind = "activation" if op in _ACTIVATIONS else "norm" if op in _NORMS else "scale"
         in_shape = self.shape(data_name)
