@@ -154,17 +154,23 @@ def longest_path(graph: Digraph, source: int, target: int, layers: Optional[dict
     so a VAE's log-variance branch with its extra exp/scale ops does not
     outweigh the mean branch; ties go to the earlier-built predecessor.
     """
-    between = (graph.descendants(source) | {source}) & (graph.ancestors(target) | {target})
+    # One pass in the whole graph's (remembered) topological order: a node's best is
+    # final when it is reached, and the answer does not depend on the order, since a
+    # tie always goes to the smaller predecessor id whichever is seen first.
     best: dict = {source: (0, None)}
-    for node in graph.topological_sort(between):
-        if node not in best:
-            continue
-        length = best[node][0]
-        for succ in sorted(graph.successors(node)):
+    for node in graph.topological_sort():
+        found = best.get(node)
+        if found is None:
+            continue  # not reachable from the source
+        if node == target:
+            break
+        length = found[0]
+        for succ in graph.successors(node):
             weight = 1 if layers is None or layers[succ].kind in STRUCTURAL else 0
             candidate = (length + weight, node)
-            if succ not in best or best[succ][0] < candidate[0] or (
-                    best[succ][0] == candidate[0] and node < best[succ][1]):
+            known = best.get(succ)
+            if known is None or known[0] < candidate[0] or (
+                    known[0] == candidate[0] and node < known[1]):
                 best[succ] = candidate
     if target not in best:
         return [source, target]

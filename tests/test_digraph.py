@@ -78,3 +78,46 @@ def test_the_whole_order_is_remembered_until_the_graph_changes():
     g.remove_node(2)
     assert g.topological_sort() == [0, 3, 1]
     assert g.topological_sort([1, 0]) == [0, 1]  # a subset is sorted on its own
+
+
+def _longest_by_predecessors(graph: Digraph, source: int, target: int, weight) -> list:
+    """longest_path's answer worked out the other way round: each node's best length
+    from its predecessors' (memoized), ties to the smallest predecessor id."""
+    memo: dict = {source: (0, None)}
+    reachable = graph.descendants(source) | {source}
+
+    def best(node):
+        if node not in memo:
+            options = [(best(p)[0] + weight(node), p) for p in graph.predecessors(node) if p in reachable]
+            top = max(length for length, _ in options)
+            memo[node] = (top, min(p for length, p in options if length == top))
+        return memo[node]
+
+    if target not in reachable:
+        return [source, target]
+    for node in graph.topological_sort():  # fill the memo in order: no deep recursion
+        if node in reachable:
+            best(node)
+    path, node = [], target
+    while node is not None:
+        path.append(node)
+        node = memo[node][1]
+    return path[::-1]
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_longest_path_matches_the_predecessor_formulation(seed):
+    from types import SimpleNamespace
+
+    from symcheck.structure import STRUCTURAL, longest_path
+
+    ours, _ = _random_dag(seed)
+    rng = random.Random(seed)
+    layers = {n: SimpleNamespace(kind=rng.choice(["conv", "relu", "add", "scale"])) for n in ours}
+    nodes = list(ours)
+    for _ in range(5):
+        source, target = rng.choice(nodes), rng.choice(nodes)
+        assert longest_path(ours, source, target) == \
+            _longest_by_predecessors(ours, source, target, lambda n: 1)
+        assert longest_path(ours, source, target, layers) == \
+            _longest_by_predecessors(ours, source, target, lambda n: int(layers[n].kind in STRUCTURAL))
