@@ -306,11 +306,28 @@ def _run_chunk(func: Callable, chunk: list) -> list:
     return [func(item) for item in chunk]
 
 
-def _pool_run(func: Callable, items: list, jobs: int, done: Callable) -> Iterator:
+def _chunks(order: list, workers: int) -> list:
+    """``order`` (item indices) cut into consecutive chunks that shrink towards the end.
+
+    Chunks of up to 8 items cost fewer round trips for many small files; a
+    chunk is at most a quarter of each worker's share of what remains, so the
+    last ones are single items and the workers finish close together.
+    """
+    chunks, start = [], 0
+    while start < len(order):
+        size = max(1, min(8, (len(order) - start) // (workers * 4)))
+        chunks.append(order[start:start + size])
+        start += size
+    return chunks
+
+
+def _pool_run(func: Callable, items: list, jobs: int, done: Callable,
+              cost: Optional[Callable] = None) -> Iterator:
     """``(index, result)`` of ``func(item)`` in worker processes, as they finish.
 
-    Items go to the workers in small chunks (fewer round trips for many small
-    files). ``result`` is an exception when the call raised or its result
+    Items go to the workers in chunks (:func:`_chunks`), the costliest first
+    when ``cost(item)`` estimates that (a large model started last would keep
+    one worker busy while the others wait). ``result`` is an exception when the call raised or its result
     could not be sent back. A worker that dies (a native crash, the OOM
     killer) breaks the pool: the items it took down are run again, each in a
     fresh process, and one that kills its process again gives ``None``. When
@@ -321,8 +338,10 @@ def _pool_run(func: Callable, items: list, jobs: int, done: Callable) -> Iterato
     from concurrent.futures.process import BrokenProcessPool
 
     workers = min(jobs, len(items))
-    size = max(1, min(8, len(items) // (workers * 4)))
-    chunks = {start: items[start:start + size] for start in range(0, len(items), size)}
+    order = list(range(len(items)))
+    if cost is not None:
+        order.sort(key=lambda i: -cost(items[i]))  # stable: file order among equals
+    chunks = _chunks(order, workers)
     suspects: list = []
     context = _mp_context()
     if context.get_start_method() == "fork":
@@ -335,22 +354,23 @@ def _pool_run(func: Callable, items: list, jobs: int, done: Callable) -> Iterato
         gc.unfreeze()
         raise
     try:
-        futures = {pool.submit(_run_chunk, func, chunk): start for start, chunk in chunks.items()}
+        futures = {pool.submit(_run_chunk, func, [items[i] for i in chunk]): k
+                   for k, chunk in enumerate(chunks)}
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in sorted(finished, key=lambda f: futures[f]):
-                start = futures[future]
+                indices = chunks[futures[future]]
                 try:
                     results = future.result()
                 except BrokenProcessPool:
-                    suspects.extend(range(start, start + len(chunks[start])))
+                    suspects.extend(indices)
                     continue
                 except Exception as exc:
-                    results = [exc] * len(chunks[start])
-                for offset, result in enumerate(results):
+                    results = [exc] * len(indices)
+                for i, result in zip(indices, results):
                     done()
-                    yield start + offset, result
+                    yield i, result
     except BaseException:
         for process in list(getattr(pool, "_processes", {}).values()):
             process.terminate()
@@ -368,6 +388,14 @@ def _pool_run(func: Callable, items: list, jobs: int, done: Callable) -> Iterato
         yield i, result
 
 
+def _file_size(task: Task) -> int:
+    """A task's cost estimate for scheduling: its file's size (0 when it cannot be read)."""
+    try:
+        return os.stat(task.path).st_size
+    except (OSError, ValueError):
+        return 0
+
+
 def run_tasks(tasks: list, jobs: int, done: Callable[[], None]) -> Iterator[Outcome]:
     """Each task's :class:`Outcome`, in task order, as soon as it and those before it are done."""
     if jobs <= 1 or len(tasks) <= 1:
@@ -378,7 +406,7 @@ def run_tasks(tasks: list, jobs: int, done: Callable[[], None]) -> Iterator[Outc
         return
     ready: dict = {}
     upcoming = 0
-    for i, outcome in _pool_run(check_file, tasks, jobs, done):
+    for i, outcome in _pool_run(check_file, tasks, jobs, done, cost=_file_size):
         if outcome is None:
             outcome = _died(tasks[i])
         elif isinstance(outcome, BaseException):

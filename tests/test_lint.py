@@ -320,6 +320,34 @@ def test_a_worker_that_dies_costs_only_its_own_files():
     assert got == {0: 0, 1: None, 2: 20, 3: None, 4: 40, 5: None} and len(done) == 6
 
 
+@pytest.mark.parametrize("count,workers", [(1, 2), (7, 2), (64, 2), (200, 2), (200, 3), (1000, 8)])
+def test_chunks_cover_every_item_once_in_order_and_shrink_to_single_items(count, workers):
+    from symcheck.cli import _chunks
+
+    order = list(range(count))[::-1]
+    chunks = _chunks(order, workers)
+    assert [i for chunk in chunks for i in chunk] == order
+    sizes = [len(chunk) for chunk in chunks]
+    assert max(sizes) <= 8 and sizes == sorted(sizes, reverse=True) and sizes[-1] == 1
+    assert all(size <= max(1, (count - sum(sizes[:k])) // (workers * 4)) for k, size in enumerate(sizes))
+
+
+def test_the_costliest_items_go_first_and_every_result_comes_back_once(monkeypatch):
+    import symcheck.cli as cli
+
+    seen = []
+    real = cli._chunks
+    monkeypatch.setattr(cli, "_chunks", lambda order, workers: seen.append(list(order)) or real(order, workers))
+    items = [3, 1, 4, 1, 5, 9, 2, 6]
+    got = dict(cli._pool_run(_times_ten, items, 2, lambda: None, cost=lambda item: item))
+    assert got == {i: item * 10 for i, item in enumerate(items)}
+    assert seen == [[5, 7, 4, 2, 0, 6, 1, 3]]  # by cost, file order among equals (the two 1s)
+
+
+def _times_ten(item: int) -> int:
+    return item * 10
+
+
 # ---------------------------------------------------------------------------
 # PATH expansion
 
