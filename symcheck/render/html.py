@@ -369,6 +369,8 @@ def _card_lines(a: Analysis, lids: list, heading: str) -> list:
     for p in st.pairs:
         partners.setdefault(p.encoder, []).append((p.decoder, p.how))
         partners.setdefault(p.decoder, []).append((p.encoder, p.how))
+    unpaired = set(st.unpaired)
+    codes_of = _codes_by_first_layer(a)
     lines = [(heading, "card-head")]
     for lid in lids:
         layer = a.layer(lid)
@@ -381,14 +383,24 @@ def _card_lines(a: Analysis, lids: list, heading: str) -> list:
             extra.append(f"{layer.params:,} params")
         for other, how in partners.get(lid, []):
             extra.append(f"pairs with {display(a.layer(other).name, 24)} ({how})")
-        if lid in st.unpaired:
+        if lid in unpaired:
             extra.append("no counterpart")
         if extra:
             lines.append(("  " + " · ".join(extra), "card-text"))
-        codes = sorted({f.code for f in a.findings if f.layers and f.layers[0] == layer.name})
+        codes = codes_of.get(layer.name, [])
         if codes:
             lines.append(("  findings " + ", ".join(codes), "card-code"))
     return lines
+
+
+def _codes_by_first_layer(a: Analysis) -> dict:
+    """Layer name -> the sorted codes of the findings that name it first (one pass
+    over the findings, not one per layer)."""
+    codes: dict = {}
+    for f in a.findings:
+        if f.layers:
+            codes.setdefault(f.layers[0], set()).add(f.code)
+    return {name: sorted(found) for name, found in codes.items()}
 
 
 def _make_card(cid: str, lines: list, x: float, y: float, prefer: str, height_limit: float) -> Card:
@@ -552,6 +564,7 @@ def diagram(a: Analysis) -> Diagram:
     marks = _Marks(a)
     steps = {s.layer: s for s in st.steps}
     ed = a.is_encoder_decoder
+    unpaired = set(st.unpaired)  # asked once per layer: a set, not the list
     levels = st.levels
     bottom = st.bottleneck if ed else len(levels) - 1
     names = {lid: a.layer(lid).name for lid in a.layers.layers}
@@ -595,7 +608,7 @@ def diagram(a: Analysis) -> Diagram:
         step = steps.get(lid)
         if step is not None and step.role == "adjust":
             return "adjust"
-        if lid in st.unpaired and ed:
+        if lid in unpaired and ed:
             return "learned unpaired"
         return "learned" if layer.learned else "fixed"
 
@@ -924,10 +937,11 @@ def _layer_rows(a: Analysis) -> list:
     st = a.structure
     rows = []
     on_path = set(st.path)
+    codes_of = _codes_by_first_layer(a)
     for lid in a.table_order():
         layer = a.layer(lid)
         level_text = a.level_text(lid)
-        codes = sorted({f.code for f in a.findings if layer.name in f.layers[:1]})
+        codes = codes_of.get(layer.name, [])
         rows.append({
             "name": display(layer.name, 120),
             "raw": layer.name,
