@@ -348,8 +348,9 @@ def _bottleneck_size(lg: LayerGraph, steps: list, split: int) -> Optional[tuple]
 
 def _side_off_path(lg: LayerGraph, path: list, side: dict) -> None:
     """Layers off the main path take the side of their main-path ancestor."""
+    on_path = set(path)
     for lid in lg.dag.topological_sort():
-        if lid in side or lid in path:
+        if lid in side or lid in on_path:
             continue
         preds = [side[p] for p in lg.dag.predecessors(lid) if p in side]
         if preds:
