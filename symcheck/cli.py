@@ -327,12 +327,12 @@ def _pool_run(func: Callable, items: list, jobs: int, done: Callable,
 
     Items go to the workers in chunks (:func:`_chunks`), the costliest first
     when ``cost(item)`` estimates that (a large model started last would keep
-    one worker busy while the others wait). ``result`` is an exception when the call raised or its result
-    could not be sent back. A worker that dies (a native crash, the OOM
-    killer) breaks the pool: the items it took down are run again, each in a
-    fresh process, and one that kills its process again gives ``None``. When
-    even an empty task cannot run in a worker (the interpreter cannot start
-    one here), the items run in this process instead.
+    one worker busy while the others wait). ``result`` is an exception when
+    the call raised or its result could not be sent back. A worker that dies
+    (a native crash, the OOM killer) breaks the pool: the items it took down
+    are run again, each in a fresh process, and one that kills its process
+    again gives ``None``. When even an empty task cannot run in a worker (the
+    interpreter cannot start one here), the items run in this process instead.
     """
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool

@@ -485,7 +485,7 @@ def check_computed(nodes, tensors: dict) -> int:
     ConstantOfShape asking for terabytes is a big number, not an overflow).
     """
     largest = 0
-    checked: dict = {}  # (shape, dtype) -> bytes when fully static, else 0: a model repeats a few
+    checked: dict = {}  # (shape, dtype) -> bytes if fully static, else 0 (a model repeats a few)
     for node in nodes:
         for out in node.output:
             tensor = tensors.get(out) if out else None
@@ -495,7 +495,8 @@ def check_computed(nodes, tensors: dict) -> int:
             size = checked.get(key)
             if size is None:
                 size = check_tensor_dims(
-                    lambda: f"tensor {_short(out, 60)!r} (output of {node.op_type} node {_short(node.name, 60)!r})",
+                    lambda: f"tensor {_short(out, 60)!r} (output of {node.op_type} node "
+                            f"{_short(node.name, 60)!r})",
                     tensor.shape, tensor.dtype)
                 if not all(type(d) is int for d in tensor.shape):
                     size = 0
