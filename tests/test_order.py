@@ -15,7 +15,8 @@ from .conftest import sample
 
 
 def _random_graph(rng: random.Random, count: int):
-    """A random DAG of Add/Relu/If-free nodes in dependency order, plus its inputs."""
+    """A random DAG of Sum nodes (some reading a tensor twice or skipping an optional
+    input) in dependency order, and the names of its input and initializer."""
     tensors = ["x", "w"]
     nodes = []
     for i in range(count):
