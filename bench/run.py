@@ -19,10 +19,10 @@ import datetime as _dt
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -63,6 +63,7 @@ def on_path() -> Optional[str]:
     if found and os.path.realpath(found) != os.path.realpath(SYMCHECK):
         return found
     return None
+
 
 #: A measurement whose first run takes longer than this many seconds gets 3 runs, not 5;
 #: one longer than LONE gets a single run.
