@@ -255,6 +255,11 @@ ONE_PER_LINE = ("layers",)
 _COMPACT = json.JSONEncoder(ensure_ascii=False, check_circular=False)
 
 
+class _Lines(list):
+    """Elements already encoded, one text each: :func:`indented` writes them one per
+    line, as they are (a layer row's compact JSON, a file record at depth 2)."""
+
+
 def indented(value, level: int = 0) -> str:
     """``json.dumps(value, indent=2, ensure_ascii=False)``, character for character,
     for a value ``level`` levels deep (its first line is not moved in).
@@ -262,7 +267,8 @@ def indented(value, level: int = 0) -> str:
     json's indenting encoder is a generator per container in pure Python; here
     a list of strings (a level's layer names: thousands at 30k nodes) is one
     join over the C string encoder, and every other container is written by one
-    recursive function into one list of parts.
+    recursive function into one list of parts. A :class:`_Lines` list (not JSON
+    data: elements already encoded) is written one element per line.
     """
     parts: list = []
     _write_indented(value, level, parts)
@@ -287,6 +293,9 @@ def _write_indented(value, level: int, out: list) -> None:
             out.append("[]")
             return
         inner = "\n" + "  " * (level + 1)
+        if type(value) is _Lines:
+            out.append("".join(("[", inner, ("," + inner).join(value), "\n", "  " * level, "]")))
+            return
         if all(type(item) is str for item in value):
             out.append("".join(("[", inner, ("," + inner).join(map(_quote, value)),
                                 "\n", "  " * level, "]")))
@@ -338,20 +347,6 @@ def _key_text(key) -> str:
     raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
 
 
-def _split_at(text: str, key: str, pad: str = "") -> tuple[str, str]:
-    """The text before and after the placeholder value of top-level ``key`` (written
-    by json.dumps at depth 1, lines moved in by ``pad``); the line's ``"key": ``
-    stays in the first part. JSON strings hold no raw newline, so that line can
-    only be the key's."""
-    marker = f'\n{pad}  {json.dumps(key)}: {json.dumps(_placeholder(key))}'
-    at = text.index(marker)
-    return text[:at] + f"\n{pad}  {json.dumps(key)}: ", text[at + len(marker):]
-
-
-def _placeholder(key: str) -> str:
-    return f"\0symcheck-{key}\0"
-
-
 def encode_record(record: dict, depth: int = 0) -> str:
     """One file's dict as JSON text at ``depth`` (json.dumps indents by 2 per level,
     the first line stays where it is): indent 2, except that each element of the
@@ -361,18 +356,10 @@ def encode_record(record: dict, depth: int = 0) -> str:
     :func:`render_many` puts the texts into its ``files`` list as they are. The
     text is assembled in one join (a 30k-node model's is 9 MB).
     """
-    rows = {key: value for key, value in record.items()
-            if key in ONE_PER_LINE and isinstance(value, list) and value}  # in document order
-    shell = {key: _placeholder(key) if key in rows else value for key, value in record.items()}
-    rest = indented(shell, depth)  # the shell only: rows are written in place
-    pad = " " * (2 * depth)
-    parts: list = []
-    for key, items in rows.items():
-        head, rest = _split_at(rest, key, pad)
-        row = pad + "    "
-        parts += [head, "[\n", row, f",\n{row}".join(map(_COMPACT.encode, items)), f"\n{pad}  ]"]
-    parts.append(rest)
-    return "".join(parts)
+    shell = {key: _Lines(map(_COMPACT.encode, value))
+             if key in ONE_PER_LINE and isinstance(value, list) else value
+             for key, value in record.items()}
+    return indented(shell, depth)
 
 
 def render_many(analyses: list, errors: list, encoded: Optional[list] = None,
@@ -399,13 +386,10 @@ def render_many(analyses: list, errors: list, encoded: Optional[list] = None,
     errors = sorted(errors, key=lambda e: sort_key(e[0]))
     doc = {"schema": "symcheck-report", "schema_version": SCHEMA_VERSION,
            "symcheck_version": __version__,
-           "files": _placeholder("files"),
+           "files": _Lines(texts),
            "errors": [{"file": path, "code": err.code, "reason": err.reason} for path, err in errors],
            "summary": summary(files, errors)}
-    head, tail = _split_at(indented(doc), "files")
-    if not texts:
-        return "".join((head, "[]", tail, "\n"))
-    return "".join((head, "[\n    ", ",\n    ".join(texts), "\n  ]", tail, "\n"))
+    return indented(doc) + "\n"
 
 
 def _at_depth_2(text: str, depth: int) -> str:
