@@ -363,14 +363,25 @@ def _layer_line(a: Analysis, lid) -> tuple:
     return display(layer.name, 22), "  ".join(parts)
 
 
-def _card_lines(a: Analysis, lids: list, heading: str) -> list:
-    st = a.structure
+@dataclass
+class _CardFacts:
+    """What every layer card reads, worked out once per diagram."""
+
+    partners: dict  # layer id -> [(partner id, how)]
+    unpaired: set  # ids of learned layers without a partner
+    codes: dict  # layer name -> sorted codes of the findings naming it first
+
+
+def _card_facts(a: Analysis) -> _CardFacts:
     partners: dict = {}
-    for p in st.pairs:
+    for p in a.structure.pairs:
         partners.setdefault(p.encoder, []).append((p.decoder, p.how))
         partners.setdefault(p.decoder, []).append((p.encoder, p.how))
-    unpaired = set(st.unpaired)
-    codes_of = _codes_by_first_layer(a)
+    return _CardFacts(partners, set(a.structure.unpaired), _codes_by_first_layer(a))
+
+
+def _card_lines(a: Analysis, facts: _CardFacts, lids: list, heading: str) -> list:
+    partners, unpaired, codes_of = facts.partners, facts.unpaired, facts.codes
     lines = [(heading, "card-head")]
     for lid in lids:
         layer = a.layer(lid)
@@ -564,7 +575,8 @@ def diagram(a: Analysis) -> Diagram:
     marks = _Marks(a)
     steps = {s.layer: s for s in st.steps}
     ed = a.is_encoder_decoder
-    unpaired = set(st.unpaired)  # asked once per layer: a set, not the list
+    facts = _card_facts(a)
+    unpaired = facts.unpaired  # asked once per layer: a set, not the list
     levels = st.levels
     bottom = st.bottleneck if ed else len(levels) - 1
     names = {lid: a.layer(lid).name for lid in a.layers.layers}
@@ -688,7 +700,7 @@ def diagram(a: Analysis) -> Diagram:
                           title=f"level {k} (bottleneck)")
             card_ids = [l for l in ids[:1]] + enc_lines.get(k, [])
             block.card = _make_card(block.id + "c", _card_lines(
-                a, card_ids, f"level {k} · bottleneck"), WIDTH / 2 + widths / 2 + 12,
+                a, facts, card_ids, f"level {k} · bottleneck"), WIDTH / 2 + widths / 2 + 12,
                 mid - 20, "right", height)
             block.x0, block.x1 = x0, x0 + widths
             block.y0, block.y1 = min((b.y for b in bars), default=mid), bottom_bar
@@ -714,7 +726,8 @@ def diagram(a: Analysis) -> Diagram:
         block.y0 = min((b.y for b in bars), default=mid)
         block.y1 = max((b.y + b.h for b in bars), default=mid)
         block.card = _make_card(block.id + "c", _card_lines(
-            a, ids, f"level {k} · {side} · {_size(a, spatial_of(a.layer(ids[-1]))) if ids else ''}"),
+            a, facts, ids,
+            f"level {k} · {side} · {_size(a, spatial_of(a.layer(ids[-1]))) if ids else ''}"),
             end_x + 14, block.y0, "right", height)
         blocks.append(block)
         if not ed:
@@ -738,7 +751,8 @@ def diagram(a: Analysis) -> Diagram:
         block.y0 = min((b.y for b in bars), default=mid)
         block.y1 = max((b.y + b.h for b in bars), default=mid)
         block.card = _make_card(block.id + "c", _card_lines(
-            a, ids, f"level {k} · decoder · {_size(a, spatial_of(a.layer(ids[-1]))) if ids else ''}"),
+            a, facts, ids,
+            f"level {k} · decoder · {_size(a, spatial_of(a.layer(ids[-1]))) if ids else ''}"),
             start_x - 14, block.y0, "left", height)
         blocks.append(block)
 
@@ -794,7 +808,7 @@ def diagram(a: Analysis) -> Diagram:
                            round(lx, 1), round(band + 4, 1), anchor,
                            title=f"{layer.name}: {describe_layer(a, layer)}", markers=markers)
             t.card = _make_card(t.id + "c", _card_lines(
-                a, [lid], f"{side} transition · level {t.level_from} → {t.level_to}"),
+                a, facts, [lid], f"{side} transition · level {t.level_from} → {t.level_to}"),
                 lx if side == "decoder" else lx, band + 12,
                 "right" if side == "decoder" else "left", height)
             transitions.append(t)
