@@ -20,7 +20,7 @@ import signal
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterator, Optional
 
 import click
@@ -629,7 +629,14 @@ def check(paths: tuple, fmt: str, output: Optional[str], html_path: Optional[str
         progress.echo(err.line(path))
     outcomes: list = []
     texts: list = []
-    streaming = fmt == "text" and not output
+    # Text and JSON on stdout are written as each file is done (files come in
+    # report order); -o writes its file once the report is complete.
+    streaming = fmt in ("text", "json") and not output
+    writer = None
+    if streaming and fmt == "json":
+        from .render.json import ReportWriter
+
+        writer = ReportWriter(progress.out)
     progress.draw(force=True)
     try:
         for outcome in run_tasks(tasks, jobs or default_jobs(), progress.advance):
@@ -638,20 +645,28 @@ def check(paths: tuple, fmt: str, output: Optional[str], html_path: Optional[str
                 errors.append((outcome.path, err))
                 progress.echo(err.line(outcome.path))
                 continue
-            outcomes.append(outcome)
-            if streaming:
+            if writer is not None:
+                assert outcome.record is not None and outcome.encoded is not None  # no error
+                writer.add(outcome.record, outcome.encoded, depth=2)
+                outcome = replace(outcome, encoded=None)  # written: not kept to the end
+            elif streaming:
                 progress.out(("\n" if texts else "") + outcome.text)
+            outcomes.append(outcome)
             texts.append(outcome.text)
+        if writer is not None:
+            writer.close(errors)
     finally:
         progress.close()
 
     records = [o.record for o in outcomes]
-    report = _render(fmt, outcomes, records, errors, texts)
     if output:
+        report = _render(fmt, outcomes, records, errors, texts)
         with open(output, "w", encoding="utf-8") as handle:
             handle.write(report)
-    elif report and not streaming:
-        click.echo(report, nl=False)
+    elif not streaming:
+        report = _render(fmt, outcomes, records, errors, texts)
+        if report:
+            click.echo(report, nl=False)
     if html_path:
         try:
             _write_html(outcomes, errors, html_path, html_dir)

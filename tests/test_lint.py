@@ -253,10 +253,13 @@ def test_folder_json_per_file_results_and_summary(folder):
                                           if line.startswith("symcheck: error[not-onnx]")]
 
 
-def test_output_is_identical_for_j1_j2_and_any_argument_order(folder):
+def test_output_is_identical_for_j1_j2_and_any_argument_order(folder, tmp_path):
     files = [str(folder / p) for p in EXPECTED] + [str(folder / "mutated" / "broken.onnx")]
     for fmt in ("json", "sarif", "github"):
+        written = tmp_path / f"report.{fmt}"
+        run(folder, *STATIC, "--format", fmt, "-j", "2", "-o", written)
         outputs = {
+            "-o": written.read_text(encoding="utf-8"),  # written once complete; stdout streams JSON
             "j1": run(folder, *STATIC, "--format", fmt, "-j", "1").stdout,
             "j2": run(folder, *STATIC, "--format", fmt, "-j", "2").stdout,
             "files-j2": run(*files, *STATIC, "--format", fmt, "-j", "2").stdout,
@@ -266,6 +269,33 @@ def test_output_is_identical_for_j1_j2_and_any_argument_order(folder):
         assert len(set(outputs.values())) == 1, (fmt, [k for k in outputs if outputs[k] != outputs["j1"]])
     text = {j: run(folder, *STATIC, "-j", j) for j in ("1", "2")}
     assert text["1"].stdout == text["2"].stdout and text["1"].stderr == text["2"].stderr
+
+
+def test_json_on_stdout_is_written_file_by_file(folder, monkeypatch):
+    """A directory's JSON goes out as each file is done, not held until the last one."""
+    from symcheck import cli
+
+    events: list = []
+    real_tasks, real_out = cli.run_tasks, cli.Progress.out
+
+    def tasks(*args, **kwargs):
+        for outcome in real_tasks(*args, **kwargs):
+            events.append(("done", outcome.path))
+            yield outcome
+
+    def out(self, text):
+        events.append(("out", text))
+        real_out(self, text)
+
+    monkeypatch.setattr(cli, "run_tasks", tasks)
+    monkeypatch.setattr(cli.Progress, "out", out)
+    result = run(folder / "gen", *STATIC, "--format", "json", "-j", "2")
+    files = [f["file"] for f in json.loads(result.stdout)["files"]]
+    assert len(files) == 14
+    assert [kind for kind, _ in events] == ["done", "out"] * 14 + ["out"]
+    for (_, path), (_, text) in zip(events[0::2], events[1::2]):
+        assert f'"file": {json.dumps(path)}' in text  # written before the next file is taken
+    assert "".join(text for kind, text in events if kind == "out") == result.stdout
 
 
 def test_verification_across_two_processes(folder):

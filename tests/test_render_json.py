@@ -73,6 +73,28 @@ def test_records_encoded_at_depth_2_are_the_depth_0_text_moved_in(seed):
     assert json.loads(document)["files"] == sorted(records, key=lambda d: sort_key(d["file"]))
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_report_writer_writes_each_file_as_it_comes_and_ends_as_render_many(seed):
+    """Directory mode streams the document: a file's text is written when the file is
+    added, and the pieces joined are render_many's document, errors and summary included."""
+    rng = random.Random(seed)
+    records = sorted(({"file": f"m{rng.randint(0, 9)}/x{i}.onnx",
+                       "counts": {"error": rng.randint(0, 1), "warning": rng.randint(0, 2), "info": 0},
+                       "data": _value(rng)} for i in range(rng.randint(0, 4))),
+                     key=lambda d: sort_key(d["file"]))
+    errors = [(f"e{i}.onnx", SymcheckError("not-onnx", "bad\n\0")) for i in range(rng.randint(0, 2))]
+    pieces: list = []
+    writer = json_render.ReportWriter(pieces.append)
+    for i, record in enumerate(records):
+        depth = rng.choice([0, 2])
+        writer.add(record, json_render.encode_record(record, depth), depth)
+        assert len(pieces) == i + 1
+        head = json.loads("".join(pieces) + "\n  ]\n}")  # what is written so far is the document so far
+        assert head["files"] == records[:i + 1]
+    writer.close(list(reversed(errors)))
+    assert "".join(pieces) == json_render.render_many(records, errors)
+
+
 def _plain_reference(value):
     """What render.json._plain means, written the obvious way (an Expr is its text)."""
     match value:

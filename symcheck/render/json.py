@@ -11,7 +11,7 @@ import functools
 import json
 import math
 from json.encoder import encode_basestring as _quote  # the C function where there is one
-from typing import Optional
+from typing import Callable, Optional
 
 from .. import __version__
 from ..analysis import Analysis
@@ -379,17 +379,51 @@ def render_many(analyses: list, errors: list, encoded: Optional[list] = None,
 
     files = [a if isinstance(a, dict) else analysis_dict(a) for a in analyses]
     given: list = list(encoded) if encoded is not None else [None] * len(files)
-    order = sorted(range(len(files)), key=lambda i: sort_key(files[i]["file"]))
-    texts = [_at_depth_2(given[i], depth) if given[i] is not None else encode_record(files[i], 2)
-             for i in order]
-    files = [files[i] for i in order]
-    errors = sorted(errors, key=lambda e: sort_key(e[0]))
-    doc = {"schema": "symcheck-report", "schema_version": SCHEMA_VERSION,
-           "symcheck_version": __version__,
-           "files": _Lines(texts),
-           "errors": [{"file": path, "code": err.code, "reason": err.reason} for path, err in errors],
-           "summary": summary(files, errors)}
-    return indented(doc) + "\n"
+    parts: list = []
+    writer = ReportWriter(parts.append)
+    for i in sorted(range(len(files)), key=lambda i: sort_key(files[i]["file"])):
+        writer.add(files[i], encode_record(files[i], 2) if given[i] is None else given[i],
+                   2 if given[i] is None else depth)
+    writer.close(errors)
+    return "".join(parts)
+
+
+class ReportWriter:
+    """:func:`render_many`'s document written piece by piece, as each file's record
+    arrives, so a directory run's report is on its way while later files are analysed
+    and no file's text is kept.
+
+    Files must come in report order (sorted by :func:`symcheck.paths.sort_key`,
+    as :func:`symcheck.paths.expand` gives them); errors are sorted by
+    :meth:`close`. Each ``write`` is one piece of the text; the pieces joined
+    are exactly :func:`render_many`'s document.
+    """
+
+    def __init__(self, write: Callable[[str], object]) -> None:
+        self._write = write
+        self._counts: list = []  # what the summary reads of each file
+
+    def add(self, record: dict, text: str, depth: int = 2) -> None:
+        """One file: its :func:`encode_record` ``text`` at ``depth`` (0 or 2), and its
+        dict (only ``counts`` is read)."""
+        lead = (_HEAD + "[\n    ") if not self._counts else ",\n    "
+        self._counts.append({"counts": record["counts"]})
+        self._write(lead + _at_depth_2(text, depth))
+
+    def close(self, errors: list) -> None:
+        """The rest of the document: ``errors`` (``(path, SymcheckError)``) and the summary."""
+        from ..paths import sort_key
+
+        errors = sorted(errors, key=lambda e: sort_key(e[0]))
+        listed = [{"file": path, "code": err.code, "reason": err.reason} for path, err in errors]
+        self._write((_HEAD + "[]" if not self._counts else "\n  ]")
+                    + ',\n  "errors": ' + indented(listed, 1)
+                    + ',\n  "summary": ' + indented(summary(self._counts, errors), 1) + "\n}\n")
+
+
+#: The document up to its ``files`` list (written by :func:`indented`).
+_HEAD = indented({"schema": "symcheck-report", "schema_version": SCHEMA_VERSION,
+                  "symcheck_version": __version__})[:-2] + ',\n  "files": '
 
 
 def _at_depth_2(text: str, depth: int) -> str:
