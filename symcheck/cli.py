@@ -21,7 +21,7 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator, Optional
+from typing import Callable, Generator, Optional
 
 import click
 
@@ -29,7 +29,8 @@ from . import __version__, frontends
 from . import config as config_mod
 from . import paths as paths_mod
 from .analysis import SEVERITY_RANK, analyze, collector_paused
-from .errors import EXIT_CLEAN, EXIT_FINDINGS, EXIT_INPUT, SymcheckError, internal_error
+from .errors import (EXIT_CLEAN, EXIT_FINDINGS, EXIT_INPUT, EXIT_SIGNAL, SymcheckError,
+                     internal_error)
 from .limits import DEFAULT_TIMEOUT, parse_memory
 from .rules import RULES, unknown_entries
 
@@ -41,6 +42,7 @@ Exit codes:
   0  no finding at or above --fail-on (default: error)
   1  findings at or above --fail-on (--exit-zero gives 0)
   2  usage or configuration error, or a PATH that cannot be analysed
+  130, 143  stopped by Ctrl-C (SIGINT) or SIGTERM
 \b
 PATHs are .onnx files, directories (searched recursively for *.onnx,
 skipping hidden and virtual-environment folders) and globs ('models/**/*.onnx').
@@ -251,13 +253,20 @@ def _died(task: Task) -> Outcome:
 def _init_worker() -> None:
     """Workers leave Ctrl-C to the parent, end cleanly on SIGTERM, and never write stdout."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))  # runs verify's cleanup
+    signal.signal(signal.SIGTERM, _worker_stop)
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
         os.close(devnull)
     except OSError:
         pass
+
+
+def _worker_stop(signum: int, frame: object) -> None:
+    """SIGTERM in a worker (the parent stopping its pool): unwind, which kills an
+    onnxruntime child; :func:`_run_chunk` then ends the process (the pool's own loop
+    would take the exit as the task's result and wait for the next task)."""
+    raise SystemExit(EXIT_SIGNAL + signum)
 
 
 def _mp_context():
@@ -293,7 +302,7 @@ def _one_process(func: Callable, item) -> object:
 
     alone = ProcessPoolExecutor(max_workers=1, mp_context=_mp_context(), initializer=_init_worker)
     try:
-        return alone.submit(func, item).result()
+        return alone.submit(_run_chunk, func, [item]).result()[0]
     except BrokenProcessPool:
         return None
     except Exception as exc:  # the result could not come back
@@ -303,7 +312,11 @@ def _one_process(func: Callable, item) -> object:
 
 
 def _run_chunk(func: Callable, chunk: list) -> list:
-    return [func(item) for item in chunk]
+    """``func`` on each item, in a worker process."""
+    try:
+        return [func(item) for item in chunk]
+    except SystemExit as stop:  # _worker_stop: the unwinding is done; leave now
+        os._exit(stop.code if isinstance(stop.code, int) else 1)
 
 
 def _chunks(order: list, workers: int) -> list:
@@ -322,7 +335,7 @@ def _chunks(order: list, workers: int) -> list:
 
 
 def _pool_run(func: Callable, items: list, jobs: int, done: Callable,
-              cost: Optional[Callable] = None) -> Iterator:
+              cost: Optional[Callable] = None) -> Generator[tuple, None, None]:
     """``(index, result)`` of ``func(item)`` in worker processes, as they finish.
 
     Items go to the workers in chunks (:func:`_chunks`), the costliest first
@@ -396,7 +409,7 @@ def _file_size(task: Task) -> int:
         return 0
 
 
-def run_tasks(tasks: list, jobs: int, done: Callable[[], None]) -> Iterator[Outcome]:
+def run_tasks(tasks: list, jobs: int, done: Callable[[], None]) -> Generator[Outcome, None, None]:
     """Each task's :class:`Outcome`, in task order, as soon as it and those before it are done."""
     if jobs <= 1 or len(tasks) <= 1:
         for task in tasks:
@@ -404,18 +417,22 @@ def run_tasks(tasks: list, jobs: int, done: Callable[[], None]) -> Iterator[Outc
             done()
             yield outcome
         return
+    pooled = _pool_run(check_file, tasks, jobs, done, cost=_file_size)
     ready: dict = {}
     upcoming = 0
-    for i, outcome in _pool_run(check_file, tasks, jobs, done, cost=_file_size):
-        if outcome is None:
-            outcome = _died(tasks[i])
-        elif isinstance(outcome, BaseException):
-            bug = internal_error(outcome)
-            outcome = Outcome(tasks[i].path, (bug.code, bug.reason))
-        ready[i] = outcome
-        while upcoming in ready:
-            yield ready.pop(upcoming)
-            upcoming += 1
+    try:
+        for i, outcome in pooled:
+            if outcome is None:
+                outcome = _died(tasks[i])
+            elif isinstance(outcome, BaseException):
+                bug = internal_error(outcome)
+                outcome = Outcome(tasks[i].path, (bug.code, bug.reason))
+            ready[i] = outcome
+            while upcoming in ready:
+                yield ready.pop(upcoming)
+                upcoming += 1
+    finally:
+        pooled.close()  # when this generator is closed early: stops the workers
 
 
 class Progress:
@@ -638,8 +655,9 @@ def check(paths: tuple, fmt: str, output: Optional[str], html_path: Optional[str
 
         writer = ReportWriter(progress.out)
     progress.draw(force=True)
+    results = run_tasks(tasks, jobs or default_jobs(), progress.advance)
     try:
-        for outcome in run_tasks(tasks, jobs or default_jobs(), progress.advance):
+        for outcome in results:
             if outcome.error:
                 err = SymcheckError(*outcome.error)
                 errors.append((outcome.path, err))
@@ -656,6 +674,9 @@ def check(paths: tuple, fmt: str, output: Optional[str], html_path: Optional[str
         if writer is not None:
             writer.close(errors)
     finally:
+        # on any way out (a reader gone from the pipe, say): stop the workers now,
+        # since run() leaves by os._exit, which would leave them waiting for work
+        results.close()
         progress.close()
 
     records = [o.record for o in outcomes]
@@ -739,6 +760,28 @@ def main(argv: Optional[list] = None) -> None:
         check.main(args, prog_name="symcheck")
 
 
+class Stopped(BaseException):
+    """SIGINT (Ctrl-C) or SIGTERM in the symcheck process, raised where it is.
+
+    Not an Exception, so no ``except Exception`` keeps going, and not
+    KeyboardInterrupt, which click turns into exit 1 (the findings code).
+    Unwinding stops the worker processes and kills an onnxruntime child.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+_STOPPING_PID = 0  # the process run() set _stop up in
+
+
+def _stop(signum: int, frame: object) -> None:
+    if os.getpid() != _STOPPING_PID:  # a worker forked moments ago, before _init_worker
+        os._exit(EXIT_SIGNAL + signum)
+    raise Stopped(signum)
+
+
 def run() -> None:
     """The console entry point (``symcheck``, ``python -m symcheck``): :func:`main`, then
     leave without tearing the heap down.
@@ -748,16 +791,30 @@ def run() -> None:
     at once. Output is flushed first; a reader that went away (``| head``)
     is not an error. Exceptions other than SystemExit propagate as usual.
 
+    SIGINT (Ctrl-C) and SIGTERM raise :class:`Stopped` where the run is: it
+    unwinds through the worker pool (which terminates its workers) and
+    verification (which kills its onnxruntime child), and symcheck exits
+    128 + the signal's number with one line on stderr, as a shell reports a
+    command a signal stopped. Otherwise a killed symcheck left its workers
+    waiting for work forever.
+
     The cyclic garbage collector is off for the run: an analysis is freed by
     reference counting alone (``tests/test_api.py`` checks that it leaves no
     cycles), so the collector's passes only re-scanned the live analysis and
     report. What cycles a report does leave (json's encoder, jinja2) are
     collected every :data:`COLLECT_EVERY` files.
     """
+    global _STOPPING_PID  # pylint: disable=global-statement
     gc.disable()
+    _STOPPING_PID = os.getpid()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _stop)
     try:
         main()
         code = 0
+    except Stopped as stop:
+        print(f"symcheck: stopped by {signal.Signals(stop.signum).name}", file=sys.stderr)
+        code = EXIT_SIGNAL + stop.signum
     except SystemExit as exc:
         if exc.code is None or isinstance(exc.code, int):
             code = exc.code or 0

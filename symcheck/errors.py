@@ -16,6 +16,8 @@ import unicodedata
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
 EXIT_INPUT = 2
+#: Stopped by a signal (SIGINT, SIGTERM): this plus the signal's number (130, 143), as a shell reports it.
+EXIT_SIGNAL = 128
 
 #: Error codes and what they mean; documented in docs/errors.md and README.md.
 ERROR_CODES = {

@@ -31,8 +31,10 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -296,6 +298,78 @@ def test_json_on_stdout_is_written_file_by_file(folder, monkeypatch):
     for (_, path), (_, text) in zip(events[0::2], events[1::2]):
         assert f'"file": {json.dumps(path)}' in text  # written before the next file is taken
     assert "".join(text for kind, text in events if kind == "out") == result.stdout
+
+
+def _processes() -> dict:
+    """Every process now: ``{pid: (parent pid, command-line arguments)}`` (Linux's /proc)."""
+    found = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                ppid = int(handle.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        found[int(pid)] = (ppid, argv)
+    return found
+
+
+def _gone(pids: set, seconds: float = 10) -> set:
+    """Which of ``pids`` are still alive after waiting up to ``seconds`` for them to go."""
+    deadline = time.monotonic() + seconds
+    while (alive := pids & set(_processes())) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return alive
+
+
+PROC = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc to find processes")
+
+
+@PROC
+def test_a_reader_that_goes_away_leaves_no_worker_behind(folder):
+    """``symcheck DIR -j 2 | head -1``: symcheck stops, and so do its workers (they used
+    to wait for work forever, each holding the other's queue open)."""
+    marker = str(folder / "gen").encode()
+    proc = subprocess.Popen([sys.executable, "-m", "symcheck", marker, *STATIC, "-j", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    assert proc.stdout is not None
+    assert proc.stdout.readline()
+    workers = {pid for pid, (ppid, argv) in _processes().items() if ppid == proc.pid and marker in argv}
+    proc.stdout.close()  # the reader goes away with most files still to come
+    assert proc.wait(timeout=60) == 1  # what a broken pipe gives (click)
+    assert len(workers) == 2
+    assert _gone(workers) == set()
+
+
+@PROC
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_symcheck_its_workers_and_their_onnxruntime_children(folder, signum):
+    """A CI timeout's SIGTERM, or Ctrl-C, mid-verification: exit 128 + signal with one
+    line, and no worker or onnxruntime process is left running."""
+    marker = str(folder).encode()
+    proc = subprocess.Popen([sys.executable, "-m", "symcheck", marker, "--isolated", "-j", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    workers: set = set()
+    children: set = set()
+    deadline = time.monotonic() + 60
+    while not children and time.monotonic() < deadline and proc.poll() is None:
+        table = _processes()
+        workers |= {pid for pid, (ppid, argv) in table.items() if ppid == proc.pid and marker in argv}
+        children |= {pid for pid, (ppid, argv) in table.items()
+                     if ppid in workers and any(a.endswith(b"_verify_child.py") for a in argv)}
+        time.sleep(0.01)
+    try:
+        assert children, "no onnxruntime child was seen running"
+        proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 128 + signum
+        assert stderr.decode().splitlines()[-1] == f"symcheck: stopped by {signal.Signals(signum).name}"
+        assert b"Traceback" not in stderr
+        assert _gone(workers | children) == set()
+    finally:  # a failure here must not leave processes running
+        for pid in (workers | children | {proc.pid}) & set(_processes()):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_verification_across_two_processes(folder):
