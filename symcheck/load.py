@@ -443,10 +443,30 @@ def detect_exporter(model: ModelProto) -> Exporter:
     return Exporter("unknown", producer or "unknown", text)
 
 
-def _keras_torch_backend(model: ModelProto) -> bool:
-    """Keras's torch backend wraps every conv in NHWC<->NCHW Transposes."""
-    ops = [n.op_type for n in model.graph.node[:40]]
-    return bool(ops) and ops.count("Transpose") >= 2 and "Conv" in ops and ops.index("Transpose") < ops.index("Conv")
+def _keras_torch_backend(model: ModelProto, window: int = 60) -> bool:
+    """Keras's torch backend wraps every conv and pool in Transposes between its
+    channels-last tensors and torch's channels-first ops: among the first ``window``
+    nodes, a Transpose with perm ``[0, r-1, 1, ..., r-2]`` (r >= 3) feeds a Conv or pool,
+    directly or through Casts (its TorchScript path adds no-op Casts around every op).
+
+    A PyTorch model's own Transposes (a pad's 2-D ``[1, 0]`` in F.pad's pads
+    computation, attention's ``[0, 2, 1]`` after its convs) do not make it Keras.
+    """
+    channels_first: set = set()
+    for node in model.graph.node[:window]:
+        if node.op_type == "Transpose":
+            perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), [])
+            rank = len(perm)
+            if rank >= 3 and perm == [0, rank - 1, *range(1, rank - 1)]:
+                channels_first.update(node.output)
+        elif node.op_type == "Cast" and node.input and node.input[0] in channels_first:
+            channels_first.update(node.output)
+        elif node.op_type in _CHANNELS_FIRST_OPS and node.input and node.input[0] in channels_first:
+            return True
+    return False
+
+
+_CHANNELS_FIRST_OPS = frozenset({"Conv", "ConvTranspose", "MaxPool", "AveragePool"})
 
 
 _TF_SUFFIX = re.compile(r"^(.*)_(\d+)$")

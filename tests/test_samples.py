@@ -97,6 +97,46 @@ def test_torch_exporters_detected():
     assert ts.layout == dyn.layout == "NCHW"
 
 
+def _pytorch_file(nodes: list, inputs: list, outputs: list, initializers: list):
+    from onnx import helper
+
+    graph = helper.make_graph(nodes, "g", inputs, outputs, initializers)
+    model = helper.make_model(graph, producer_name="pytorch", producer_version="2.13.0",
+                              opset_imports=[helper.make_opsetid("", 17)])
+    return model
+
+
+@pytest.mark.parametrize("rank", [3, 4, 5])
+def test_keras_torch_backend_is_told_by_its_channels_last_transposes(rank):
+    """Keras's torch backend: Transpose [0, r-1, 1, ..., r-2] (then no-op Casts) into every
+    conv. A PyTorch model whose only Transposes are F.pad's 2-D [1, 0] on its pads is PyTorch."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    from symcheck.load import detect_exporter
+
+    spatial = [6] * (rank - 2)
+    weight = numpy_helper.from_array(np.zeros([4, 1] + [3] * (rank - 2), np.float32), "w")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, *spatial, 1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    perm = [0, rank - 1, *range(1, rank - 1)]
+    keras = _pytorch_file([helper.make_node("Transpose", ["x"], ["t"], perm=perm),
+                           helper.make_node("Cast", ["t"], ["c"], to=TensorProto.FLOAT),
+                           helper.make_node("Conv", ["c", "w"], ["y"])], [x], [y], [weight])
+    assert detect_exporter(keras).family == "keras"
+    assert "Keras (torch backend)" in detect_exporter(keras).description
+
+    pads = numpy_helper.from_array(np.zeros((2, rank), np.int64), "pads2d")
+    xc = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, *spatial])
+    torch = _pytorch_file([helper.make_node("Transpose", ["pads2d"], ["pt"], perm=[1, 0]),
+                           helper.make_node("Reshape", ["pt", "flat"], ["pads"]),
+                           helper.make_node("Pad", ["x", "pads"], ["p"]),
+                           helper.make_node("Transpose", ["p"], ["q"], perm=[0, 1, *range(2, rank)]),
+                           helper.make_node("Conv", ["q", "w"], ["y"])], [xc], [y],
+                          [weight, pads, numpy_helper.from_array(np.array([-1], np.int64), "flat")])
+    assert (detect_exporter(torch).family, detect_exporter(torch).variant) == ("pytorch", "torchscript")
+
+
 @pytest.mark.parametrize("filename,names", [
     ("matlab_cae.onnx", dict(stem="conv_1", head="conv_4", c2="conv_2", c3="conv_3",
                              t1="transposed-conv_1", t2="transposed-conv_2", t3="transposed-conv_3")),
