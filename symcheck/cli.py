@@ -263,10 +263,17 @@ def _init_worker() -> None:
 
 
 def _worker_stop(signum: int, frame: object) -> None:
-    """SIGTERM in a worker (the parent stopping its pool): unwind, which kills an
-    onnxruntime child; :func:`_run_chunk` then ends the process (the pool's own loop
-    would take the exit as the task's result and wait for the next task)."""
-    raise SystemExit(EXIT_SIGNAL + signum)
+    """SIGTERM in a worker (the parent stopping its pool): kill the onnxruntime child,
+    if one runs, and end at once.
+
+    Not by raising SystemExit: ProcessPoolExecutor's worker loop catches every
+    exception, also while sending a result back, takes it as that task's
+    result and waits for the next task, which never comes.
+    """
+    verify = sys.modules.get(__package__ + ".verify")
+    if verify is not None:
+        verify.kill_children()
+    os._exit(EXIT_SIGNAL + signum)
 
 
 def _mp_context():
@@ -302,7 +309,7 @@ def _one_process(func: Callable, item) -> object:
 
     alone = ProcessPoolExecutor(max_workers=1, mp_context=_mp_context(), initializer=_init_worker)
     try:
-        return alone.submit(_run_chunk, func, [item]).result()[0]
+        return alone.submit(func, item).result()
     except BrokenProcessPool:
         return None
     except Exception as exc:  # the result could not come back
@@ -312,11 +319,7 @@ def _one_process(func: Callable, item) -> object:
 
 
 def _run_chunk(func: Callable, chunk: list) -> list:
-    """``func`` on each item, in a worker process."""
-    try:
-        return [func(item) for item in chunk]
-    except SystemExit as stop:  # _worker_stop: the unwinding is done; leave now
-        os._exit(stop.code if isinstance(stop.code, int) else 1)
+    return [func(item) for item in chunk]
 
 
 def _chunks(order: list, workers: int) -> list:

@@ -814,6 +814,23 @@ def memory_budget(max_memory: int, model_bytes: int) -> int:
     return max_memory + 2 * model_bytes + ADDRESS_SLACK
 
 
+#: The onnxruntime children running now (one at most): what :func:`kill_children` kills.
+_RUNNING: set = set()
+
+
+def kill_children() -> None:
+    """Kill every running onnxruntime child's process group, at once and without waiting:
+    for a process that is about to end itself (a symcheck worker told to stop)."""
+    for proc in list(_RUNNING):
+        try:
+            if hasattr(os, "killpg"):
+                os.killpg(proc.pid, signal.SIGKILL)
+            else:  # pragma: no cover - Windows
+                proc.kill()
+        except OSError:
+            pass
+
+
 def run_child(payload: bytes, timeout: float, fds: Sequence[int] = ()) -> dict:
     """Run the child on ``payload`` (passing it ``fds``); its reply, or :class:`_Stop` on
     timeout or crash."""
@@ -821,6 +838,7 @@ def run_child(payload: bytes, timeout: float, fds: Sequence[int] = ()) -> dict:
         proc = _start_child(fds)
     except OSError as exc:
         raise _Stop("failed", f"cannot start the onnxruntime process ({exc})") from None
+    _RUNNING.add(proc)
     try:
         out, err = proc.communicate(payload, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -828,6 +846,7 @@ def run_child(payload: bytes, timeout: float, fds: Sequence[int] = ()) -> dict:
                                "(--verify-timeout); the run was stopped") from None
     finally:
         _kill(proc)
+        _RUNNING.discard(proc)
     if proc.returncode != 0:
         if proc.returncode < 0:
             sig = signal.Signals(-proc.returncode).name if -proc.returncode in signal.valid_signals() \
