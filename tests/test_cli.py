@@ -223,3 +223,17 @@ def test_a_json_task_sends_back_the_brief_record_without_a_second_ladder(monkeyp
     assert outcome.record == expected
     assert len(calls) == 1
     assert json.loads(outcome.encoded)["ladder"]["text"] == expected["ladder"]["text"]
+
+
+def test_layer_table_shapes_drop_the_batch_axis_only_where_there_is_one():
+    """A rank-1 tensor (MaxUnpool's flattened indices, a flattened map) shows its dim;
+    only rank 0 is ``scalar``."""
+    import symcheck
+    from symcheck.render.text import shape_text
+
+    a = symcheck.analyze(sample("torch_cae.onnx"))
+    assert shape_text(a, (1, 8, 7, 7)) == "8×7×7"
+    assert shape_text(a, (1, 392)) == "392"
+    assert shape_text(a, (1024,)) == "1024"
+    assert shape_text(a, ()) == "scalar"
+    assert shape_text(a, None) == "?"

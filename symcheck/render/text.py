@@ -26,11 +26,17 @@ def _count(n: int, word: str) -> str:
 
 
 def shape_text(a: Analysis, shape) -> str:
-    """A canonical shape in the user's layout, batch dropped: ``28×28×1``."""
+    """A canonical shape in the user's layout, batch dropped: ``28×28×1``.
+
+    A rank-1 tensor (a flattened map, indices) has no batch axis to drop: it
+    shows its one dim. Only rank 0 is ``scalar``.
+    """
     user = a.to_user_layout(shape)
     if user is None:
         return "?"
-    return clean("×".join(a.dim_text(d) for d in user[1:]) or "scalar", 120)
+    if not user:
+        return "scalar"
+    return clean("×".join(a.dim_text(d) for d in (user[1:] if len(user) > 1 else user)), 120)
 
 
 def describe_layer(a: Analysis, layer) -> str:
