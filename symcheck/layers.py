@@ -56,7 +56,9 @@ _ACTIVATIONS = {
 _NORMS = {"BatchNormalization": "batch-norm", "InstanceNormalization": "instance-norm",
           "LayerNormalization": "layer-norm", "GroupNormalization": "group-norm",
           "LpNormalization": "lp-norm", "LRN": "lrn", "MeanVarianceNormalization": "mvn"}
-_NOISE = {"Identity", "Dropout", "Cast", "CastLike"}
+#: Ops that change no shape and no meaning for symmetry; QuantizeLinear/DequantizeLinear
+#: pairs wrap every tensor of a QDQ-quantized model (onnxruntime.quantization).
+_NOISE = {"Identity", "Dropout", "Cast", "CastLike", "QuantizeLinear", "DequantizeLinear"}
 _LAYOUT = {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Tile", "Expand"}
 _ELEMENTWISE_CONST = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min"}
 _POOLS = {"MaxPool": "max-pool", "AveragePool": "avg-pool", "LpPool": "lp-pool"}
@@ -189,6 +191,12 @@ class _Builder:
         t = self.prop.tensors.get(name)
         return (static_numel(t.shape) or 0) if t is not None else 0
 
+    def param_numel(self, name: str) -> int:
+        """Parameters in a weight or bias input: its elements when it is computed from
+        constants alone (an initializer, or one behind a DequantizeLinear, Transpose or
+        Reshape); 0 for a tensor computed from the data."""
+        return 0 if not name or name in self.views else self.const_numel(name)
+
     # -- resolving a view into a layer feeding a canonical consumer ------
     def resolve(self, name: str, consumer_shape: Optional[tuple], node: NodeProto,
                 drop: tuple = ()) -> int:
@@ -317,11 +325,10 @@ class _Builder:
         layer.attrs = {k: list(v) if type(v) is list else v for k, v in info.items()}
         layer.transfer = list(transfer)
         if kind in ("conv", "conv-transpose"):
-            layer.params = self.const_numel(weight) if weight in self.constants else 0
+            layer.params = self.param_numel(weight)
             layer.weight = weight
             for extra in node.input[2:3]:
-                if extra and extra in self.constants:
-                    layer.params += self.const_numel(extra)
+                layer.params += self.param_numel(extra)
         if dense:  # MATLAB writes fullyConnectedLayer as a Conv over the whole map
             assert layer.out_shape is not None  # a dense conv has a known output
             layer.kind = "dense"
@@ -509,9 +516,9 @@ class _Builder:
         layer = self._anchor(node, "dense", node.input[0])
         weight = node.input[1]
         layer.weight = weight
-        layer.params = self.const_numel(weight) if weight in self.constants else 0
-        if len(node.input) > 2 and node.input[2] in self.constants:
-            layer.params += self.const_numel(node.input[2])
+        layer.params = self.param_numel(weight)
+        if len(node.input) > 2:
+            layer.params += self.param_numel(node.input[2])
         layer.attrs = {"units": (layer.out_shape or (None, None))[-1]}
         layer.transfer = []
 
@@ -1107,7 +1114,8 @@ def _framework_name(node_name: str, node: Optional[NodeProto], exporter: Exporte
         if len(parts) >= 3:
             return keras_scopes.get(parts[1], parts[1])
         return None
-    if exporter.family in ("pytorch", "keras") and node_name.startswith("/"):
+    if exporter.family in ("pytorch", "keras", "unknown") and node_name.startswith("/"):
+        # (unknown: a TorchScript export rewritten by another tool, e.g. a quantizer)
         match = _TS_NAME.match(node_name)
         if match and match.group(1):
             return match.group(1).split("/")[-1]

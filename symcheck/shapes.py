@@ -410,10 +410,12 @@ _UNARY = (
     "BatchNormalization InstanceNormalization LayerNormalization GroupNormalization "
     "LpNormalization MeanVarianceNormalization LRN Abs Neg Exp Log Sqrt Reciprocal Erf Sin Cos "
     "Tan Floor Ceil Round Sign Not IsNaN IsInf Shrink Trilu RandomNormalLike RandomUniformLike "
-    "Bernoulli CumSum"
+    "Bernoulli CumSum CumProd Asin Acos Atan Sinh Cosh Asinh Acosh Atanh BitwiseNot "
+    "RMSNormalization ReverseSequence"
 ).split()
 
-_BINARY = "Add Sub Mul Div Pow Max Min Sum Mean Equal Less Greater LessOrEqual GreaterOrEqual And Or Xor Mod BitShift Where".split()
+_BINARY = ("Add Sub Mul Div Pow Max Min Sum Mean Equal Less Greater LessOrEqual GreaterOrEqual And "
+           "Or Xor Mod BitShift Where BitwiseAnd BitwiseOr BitwiseXor").split()
 _JOINS = {"Concat", "Add", "Sub", "Mul", "Sum", "Max", "Min", "Mean"}
 
 
@@ -434,6 +436,8 @@ def _values_op(op: str, values: list) -> list:
         "Greater": lambda a, b: int(a > b), "LessOrEqual": lambda a, b: int(a <= b),
         "GreaterOrEqual": lambda a, b: int(a >= b), "Pow": _small_pow,
         "Mod": lambda a, b: a % b, "And": lambda a, b: int(a and b), "Or": lambda a, b: int(a or b),
+        "BitwiseAnd": lambda a, b: a & b, "BitwiseOr": lambda a, b: a | b,
+        "BitwiseXor": lambda a, b: a ^ b,
     }
     if op == "Div":
         def div(a, b):
@@ -446,6 +450,39 @@ def _values_op(op: str, values: list) -> list:
     else:
         fn = fns[op]
     return fn(*values)
+
+
+@_rule("QuantizeLinear", "DequantizeLinear")
+def _quantize(node, attrs, inputs, ctx):
+    """The input's shape in another element type: QuantizeLinear's is its zero point's
+    (else ``output_dtype``, else uint8); DequantizeLinear's is its scale's."""
+    src = inputs[0]
+    if node.op_type == "DequantizeLinear":
+        dtype = inputs[1].dtype if len(inputs) > 1 and inputs[1] is not None else TensorProto.FLOAT
+    elif len(inputs) > 2 and inputs[2] is not None and inputs[2].dtype:
+        dtype = inputs[2].dtype
+    else:
+        dtype = attrs.get("output_dtype") or TensorProto.UINT8
+    return [Tensor(src.shape, dtype or TensorProto.FLOAT)]
+
+
+@_rule("DynamicQuantizeLinear")
+def _dynamic_quantize(node, attrs, inputs, ctx):
+    """y (uint8, the input's shape), its scale and its zero point (scalars)."""
+    return [Tensor(inputs[0].shape, TensorProto.UINT8), Tensor((), TensorProto.FLOAT),
+            Tensor((), TensorProto.UINT8)]
+
+
+@_rule("ScatterND", "ScatterElements", "Scatter")
+def _scatter(node, attrs, inputs, ctx):
+    """The data's shape: updates are written into a copy of it."""
+    return [Tensor(inputs[0].shape, inputs[0].dtype)]
+
+
+@_rule("GatherElements")
+def _gather_elements(node, attrs, inputs, ctx):
+    """The indices' shape, the data's element type."""
+    return [Tensor(inputs[1].shape, inputs[0].dtype)]
 
 
 @_rule(*_UNARY)

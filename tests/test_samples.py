@@ -237,3 +237,34 @@ def test_transfer_functions_evaluate_other_sizes():
     assert transfer_text(a, a.layer(trim), 0) == "H - 2"
     pool = next(lid for lid in order if names[lid] == "max_pooling2d_2")
     assert transfer_text(a, a.layer(pool), 1) == "ceil(W/2)"
+
+
+def test_a_qdq_quantized_export_reads_as_its_float_model(tmp_path):
+    """onnxruntime's static quantizer (QDQ format) wraps every tensor and every weight
+    in QuantizeLinear/DequantizeLinear and folds the ReLUs. The structure, shapes and
+    parameters are the float model's; only the activations differ."""
+    import numpy as np
+    quantization = pytest.importorskip("onnxruntime.quantization")
+
+    class Calibration(quantization.CalibrationDataReader):
+        def __init__(self):
+            self.left = [{"input": np.random.default_rng(i).random((1, 1, 28, 28), np.float32)}
+                         for i in range(3)]
+
+        def get_next(self):
+            return self.left.pop() if self.left else None
+
+    target = tmp_path / "torch_cae_qdq.onnx"
+    quantization.quantize_static(str(sample("torch_cae.onnx")), str(target), Calibration(),
+                                 quant_format=quantization.QuantFormat.QDQ)
+    float_model = symcheck.analyze(sample("torch_cae.onnx"))
+    a = symcheck.analyze(str(target))
+    assert a.layers.unknown_ops == set()
+    assert a.ladder_text() == float_model.ladder_text() == "28 → 14 → 7 → 4 ‖ 4 → 8 → 16 → 14 → 28"
+    layers = [(a.layer(i).name, a.layer(i).kind, a.layer(i).out_shape, a.layer(i).params)
+              for i in a.structure.path[1:-1]]
+    assert layers == [(float_model.layer(i).name, float_model.layer(i).kind,
+                       float_model.layer(i).out_shape, float_model.layer(i).params)
+                      for i in float_model.structure.path[1:-1]]
+    assert sum(p for *_, p in layers) == 4385
+    assert sorted(f.code for f in a.findings) == sorted(f.code for f in float_model.findings)
