@@ -533,6 +533,10 @@ def test_pad_unet_dynamic_pads_follow_the_skips(corpus):
     assert codes(a) == ["SC104", "SC201", "SC204"]
     assert round_trip_statement(a) == "any H, W ≥ 8"
     assert a.verdict == "symmetric with notes"
+    # pinned at 28 the pads of up2 and up3 are zero, but they are computed: still layers
+    b = symcheck.analyze(corpus["pad_unet_dynamic"], input_shapes={"input": (1, 1, 28, 28)})
+    _check_pad_unet_at_28(b, ["up1", "up2", "up3"])
+    assert round_trip_statement(b) == "any H, W ≥ 8"
 
 
 def test_zero_pad_before_strided_valid_convs(corpus):
