@@ -444,9 +444,21 @@ def detect_exporter(model: ModelProto) -> Exporter:
 
 
 def _keras_torch_backend(model: ModelProto) -> bool:
-    """Keras's torch backend wraps every conv in NHWC<->NCHW Transposes."""
-    ops = [n.op_type for n in model.graph.node[:40]]
+    """Keras's torch backend wraps every conv in NHWC<->NCHW Transposes.
+
+    Only Transposes that move the channel axis count: PyTorch's own exports
+    transpose small constant matrices too (``F.pad`` reorders its pads as a
+    ``[-1, 2]`` matrix), which says nothing about the layout.
+    """
+    ops = [n.op_type if n.op_type != "Transpose" or _moves_channels(n) else "" for n in model.graph.node[:40]]
     return bool(ops) and ops.count("Transpose") >= 2 and "Conv" in ops and ops.index("Transpose") < ops.index("Conv")
+
+
+def _moves_channels(node) -> bool:
+    """A Transpose between channels-last and channels-first (``[0, 3, 1, 2]``, ``[0, 2, 3, 1]``)."""
+    perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), [])
+    rank = len(perm)
+    return rank >= 3 and perm in ([0, rank - 1, *range(1, rank - 1)], [0, *range(2, rank), 1])
 
 
 _TF_SUFFIX = re.compile(r"^(.*)_(\d+)$")

@@ -492,6 +492,7 @@ PAD_UNET_UNPAIRED = ["down3.1.0", "down3.1.2", "up1.up"]
 def _check_pad_unet_at_28(a, pads):
     # 28 → 14 → 7 → 3 (the third pool floors 7), up-conv 3 → 6, F.pad 6 → 7 (diff 1: pads
     # [0, 1]), then 7 → 14 → 28 where the size differences are 0
+    assert a.exporter.family == "pytorch"
     assert a.ladder_text() == "28 → 14 → 7 → 3 ‖ 3 → 6 → 7 → 14 → 28"
     assert [lv.encoder_size for lv in a.structure.levels] == [(28, 28), (14, 14), (7, 7), (3, 3)]
     assert [lv.decoder_size for lv in a.structure.levels] == [(28, 28), (14, 14), (6, 6), (3, 3)]
@@ -541,6 +542,7 @@ def test_pad_unet_dynamic_pads_follow_the_skips(corpus):
 
 def test_zero_pad_before_strided_valid_convs(corpus):
     a = symcheck.analyze(corpus["zero_pad"])
+    assert a.exporter.family == "pytorch"
     # 32 + 1 = 33 → (33 - 3) // 2 + 1 = 16; 17 → 8; ConvTranspose k2 s2: 16, 32
     assert a.ladder_text() == "32 → 16 → 8 ‖ 8 → 16 → 32"
     assert path_names(a) == ["0", "2", "5", "7", "9", "11"]  # each ZeroPad2d is its conv's padding
@@ -558,6 +560,7 @@ def test_zero_pad_before_strided_valid_convs(corpus):
 @pytest.mark.parametrize("name", ["reflect_pad", "reflect_pad_dynamo"])
 def test_reflection_pad_and_a_ceil_pool(corpus, name):
     a = symcheck.analyze(corpus[name])
+    assert a.exporter.family == "pytorch"
     # ReflectionPad2d(1) + valid 3×3 keeps 30 and 15; the ceil pool rounds 15 up to 8,
     # bilinear ×2 gives 16 and the valid 2×2 conv trims it to 15
     assert a.ladder_text() == "30 → 15 → 8 ‖ 8 → 16 → 15 → 30"
@@ -590,6 +593,27 @@ def test_odd_input_rounds_twice(corpus, name):
     assert "1×24×24" in by_code(a, "SC002")[0].message
     assert round_trip_statement(a) == "H, W ≡ 0 (mod 4)"
     assert a.verdict == "asymmetric"
+
+
+def test_keras_torch_backend_is_told_by_transposes_that_move_channels():
+    # Keras 3's torch backend wraps each conv in NHWC -> NCHW -> NHWC Transposes; a
+    # TorchScript F.pad before the first conv transposes its [-1, 2] pads matrix instead
+    from onnx import TensorProto, helper
+
+    from symcheck.load import detect_exporter
+
+    def model(perms):
+        nodes = [helper.make_node("Transpose", [f"t{i}"], [f"t{i + 1}"], perm=perm)
+                 for i, perm in enumerate(perms)]
+        nodes.append(helper.make_node("Conv", [f"t{len(perms)}", "w"], ["y"]))
+        graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("t0", TensorProto.FLOAT, None)],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+        return helper.make_model(graph, producer_name="pytorch", producer_version="2.13.0")
+
+    assert detect_exporter(model([[0, 3, 1, 2], [0, 2, 3, 1]])).family == "keras"
+    assert detect_exporter(model([[0, 2, 1], [0, 2, 1]])).family == "keras"  # NWC
+    assert detect_exporter(model([[1, 0], [1, 0]])).family == "pytorch"
+    assert detect_exporter(model([[0, 1, 3, 2], [0, 1, 3, 2]])).family == "pytorch"  # H <-> W
 
 
 # -- Keras exports (tf2onnx, NHWC / NWC) ---------------------------------------------------
