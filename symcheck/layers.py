@@ -605,7 +605,7 @@ class _Builder:
     def pad_layer(self, node, attrs, data_name) -> None:
         before = self.shape(data_name)
         after = self.shape(node.output[0])
-        if before is not None and before == after:
+        if before is not None and before == after and not self._computed(node):
             self.elementwise(node, attrs, data_name)  # all-zero pads: a no-op
             return
         layer = self._axis_op(node, "pad", data_name)
@@ -641,7 +641,7 @@ class _Builder:
         before, after = layer.in_shape, layer.out_shape
         transfer = []
         spatial = len(before or ()) - 2
-        computed = any(i and i not in self.constants and not self._is_const_value(i) for i in node.input[1:])
+        computed = self._computed(node)
         for i in range(max(spatial, 0)):
             assert before is not None  # spatial > 0 only when the input rank is known
             a, b = before[2 + i], after[2 + i] if after and len(after) > 2 + i else None
@@ -662,6 +662,12 @@ class _Builder:
         layer.transfer = transfer
         self.views[out] = View(layer.id, _identity(len(shape_after or ())))
         return layer
+
+    def _computed(self, node) -> bool:
+        """A Pad or Slice whose amounts are computed at run time (from shapes, or from
+        values symcheck does not know), not constants: pads that are zero at the
+        analysed size may not be zero at another."""
+        return any(i and i not in self.constants and not self._is_const_value(i) for i in node.input[1:])
 
     def _shape_source_any(self, names, exclude) -> Optional[int]:
         for name in names:

@@ -314,6 +314,49 @@ def _strides(shape: tuple) -> list[int]:
 
 
 # ---------------------------------------------------------------------------
+# Values of small tensors of any rank, row-major and flat (what Reshape keeps).
+
+def _value_shape(t: Tensor) -> Optional[tuple]:
+    """The static shape of a tensor whose values are known and fill it; else None."""
+    if t.value is None or t.shape is None:
+        return None
+    for d in t.shape:
+        if type(d) is not int or d < 0:
+            return None
+    return t.shape if math.prod(t.shape) == len(t.value) else None
+
+
+def _axis_offsets(shape: tuple) -> list[list[int]]:
+    """Per axis, the flat offset of each index along it (index times the axis's stride)."""
+    return [[i * step for i in range(d)] for d, step in zip(shape, _strides(shape))]
+
+
+def _pick(value: list, offsets: Sequence[Sequence[int]]) -> Optional[list]:
+    """Elements of a flat row-major tensor, chosen axis by axis.
+
+    ``offsets[k]`` gives, for each index along output axis k, what that index
+    adds to the flat position in ``value``; the result is row-major over the
+    output axes. Slice, Transpose, Gather, Tile, Split and broadcasts are all
+    such a choice. None when the result would hold more than
+    :data:`MAX_VALUE_ELEMENTS` values: nothing large is ever built.
+
+    >>> _pick([0, 1, 2, 3, 4, 5], [[0, 1, 2], [0, 3]])  # a 2×3 matrix transposed
+    [0, 3, 1, 4, 2, 5]
+    """
+    count = 1
+    for axis in offsets:
+        count *= len(axis)
+    if count == 0:
+        return []
+    if count > MAX_VALUE_ELEMENTS:
+        return None
+    flat = [0]
+    for axis in offsets:
+        flat = [f + o for f in flat for o in axis]
+    return [value[f] for f in flat]
+
+
+# ---------------------------------------------------------------------------
 # Spatial arithmetic shared with the layer transfer functions.
 
 @functools.lru_cache(maxsize=4096)
@@ -531,17 +574,33 @@ def _binary(node, attrs, inputs, ctx):
 
 
 def _expand_value(t: Tensor, shape: tuple) -> list:
+    """``t``'s values broadcast to the static ``shape`` (at most
+    :data:`MAX_VALUE_ELEMENTS` elements); ValueError when they do not broadcast."""
     # Callers pass a tensor whose value (hence shape) is known.
     assert t.value is not None and t.shape is not None
     n = math.prod(shape)
     if len(t.value) == n and tuple(t.shape) == tuple(shape):
         return t.value
+    if n == 0:
+        return []
     if len(t.value) == 1:
         return t.value * n
-    import numpy as np  # the rare broadcast of a small value tensor
-
-    arr = np.array(t.value, dtype=object).reshape(t.shape)
-    return np.broadcast_to(arr, shape).reshape(-1).tolist()
+    have = _value_shape(t)
+    if have is None or len(have) > len(shape):
+        raise ValueError("values do not broadcast")
+    have = (1,) * (len(shape) - len(have)) + tuple(have)
+    offsets: list = []
+    for d, want, along in zip(have, shape, _axis_offsets(have)):
+        if d == want:
+            offsets.append(along)
+        elif d == 1:
+            offsets.append([0] * want)
+        else:
+            raise ValueError("values do not broadcast")
+    value = _pick(t.value, offsets)
+    if value is None:
+        raise ValueError("too many values")
+    return value
 
 
 @_rule("Not")
@@ -638,18 +697,15 @@ def _gather(node, attrs, inputs, ctx):
         return [Tensor(None, data.dtype)]
     axis = _norm_axis(attrs.get("axis", 0), len(data.shape))
     shape = data.shape[:axis] + idx.shape + data.shape[axis + 1:]
+    have = _value_shape(data)
     value = None
-    if data.value is not None and idx.value is not None and static_numel(data.shape) is not None \
-            and (static_numel(shape) or 0) <= MAX_VALUE_ELEMENTS:
-        size = data.shape[axis]
-        inner = math.prod(data.shape[axis + 1:])
-        outer = math.prod(data.shape[:axis])
-        value = []
-        for o in range(outer):
-            for i in idx.value:
-                i = int(i) + (size if int(i) < 0 else 0)
-                base = (o * size + i) * inner
-                value.extend(data.value[base:base + inner])
+    if have is not None and _value_shape(idx) is not None:
+        size = have[axis]
+        if all(type(i) is int and -size <= i < size for i in idx.value):
+            offsets = _axis_offsets(have)
+            step = _strides(have)[axis]
+            chosen = [(i + size if i < 0 else i) * step for i in idx.value]
+            value = _pick(data.value, offsets[:axis] + [chosen] + offsets[axis + 1:])
     return [Tensor(tuple(shape), data.dtype, value)]
 
 
@@ -702,10 +758,25 @@ def _concat(node, attrs, inputs, ctx):
                 shape[i] = d
     shape[axis] = total
     value = None
-    if all(t.value is not None for t in known) and rank == 1 \
-            and sum(len(t.value) for t in known) <= MAX_VALUE_ELEMENTS:
-        value = [v for t in known for v in t.value]
+    if all(t.value is not None for t in known) and sum(len(t.value) for t in known) <= MAX_VALUE_ELEMENTS:
+        if rank == 1:
+            value = [v for t in known for v in t.value]
+        else:
+            value = _concat_values(known, axis)
     return [Tensor(tuple(shape), known[0].dtype, value)]
+
+
+def _concat_values(known: list, axis: int) -> Optional[list]:
+    """The values of a Concat of tensors of any rank; None unless every input's
+    values fill a static shape that agrees with the others off ``axis``."""
+    haves = [_value_shape(t) for t in known]
+    first = haves[0]
+    if first is None or any(h is None or len(h) != len(first) or h[:axis] != first[:axis]
+                            or h[axis + 1:] != first[axis + 1:] for h in haves):
+        return None
+    chunks = [math.prod(h[axis:]) for h in haves if h is not None]
+    return [v for o in range(math.prod(first[:axis]))
+            for t, chunk in zip(known, chunks) for v in t.value[o * chunk:(o + 1) * chunk]]
 
 
 @_rule("Slice")
@@ -747,7 +818,22 @@ def _slice(node, attrs, inputs, ctx):
         begin, count, step = index_ranges[0]
         if isinstance(begin, int) and isinstance(count, int):
             value = [data.value[begin + i * step] for i in range(count)]
+    elif len(index_ranges) == len(set(axes)):
+        value = _slice_values(data, index_ranges)
     return [Tensor(tuple(shape), data.dtype, value)]
+
+
+def _slice_values(data: Tensor, index_ranges: dict) -> Optional[list]:
+    """The values of a slice of a tensor of any rank (steps of any sign); None
+    unless its values fill a static shape."""
+    have = _value_shape(data)
+    if have is None or data.value is None:
+        return None
+    offsets = _axis_offsets(have)
+    strides = _strides(have)
+    for a, (begin, count, step) in index_ranges.items():
+        offsets[a] = [(begin + i * step) * strides[a] for i in range(count)]
+    return _pick(data.value, offsets)
 
 
 def _slice_range(size: Dim, start, end, step: int):
@@ -838,11 +924,11 @@ def _transpose(node, attrs, inputs, ctx):
         raise SymcheckError("bad-attribute", f"Transpose node {_label(node)} has perm {_short_list(perm)}, "
                                              f"not a permutation of the {len(data.shape)} axes")
     shape = tuple(data.shape[p] for p in perm)
+    have = _value_shape(data)
     value = None
-    if data.value is not None and static_numel(data.shape) is not None:
-        import numpy as np  # a transposed value tensor: rare
-
-        value = np.array(data.value, dtype=object).reshape(data.shape).transpose(perm).reshape(-1).tolist()
+    if have is not None:
+        offsets = _axis_offsets(have)
+        value = _pick(data.value, [offsets[p] for p in perm])
     return [Tensor(shape, data.dtype, value)]
 
 
@@ -852,7 +938,17 @@ def _tile(node, attrs, inputs, ctx):
     if data.shape is None or repeats is None or repeats.value is None:
         return [Tensor(None if data.shape is None else tuple(ctx.fresh("t") for _ in data.shape), data.dtype)]
     shape = tuple(d * int(r) for d, r in zip(data.shape, repeats.value))
-    return [Tensor(shape, data.dtype)]
+    have = _value_shape(data)
+    value = None
+    if have is not None and len(repeats.value) == len(have) and all(type(d) is int for d in shape):
+        n = math.prod(shape)
+        if n == 0:
+            value = []
+        elif n <= MAX_VALUE_ELEMENTS:
+            offsets = [[along[i % d] for i in range(size)]
+                       for d, size, along in zip(have, shape, _axis_offsets(have))]
+            value = _pick(data.value, offsets)
+    return [Tensor(shape, data.dtype, value)]
 
 
 @_rule("Expand")
@@ -1071,11 +1167,20 @@ def _split(node, attrs, inputs, ctx):
     if split is None:
         size = x.shape[axis]
         split = [exact_div(size, count) if size is not None else None] * count
-    outs = []
+    have = _value_shape(x)
+    if have is not None and not (all(type(p) is int and p >= 0 for p in split) and sum(split) == have[axis]):
+        have = None  # values only for a split that covers the axis
+    outs, start = [], 0
     for part in split:
         shape = list(x.shape)
         shape[axis] = part
-        outs.append(Tensor(tuple(shape), x.dtype))
+        value = None
+        if have is not None:
+            offsets = _axis_offsets(have)
+            offsets[axis] = offsets[axis][start:start + part]
+            value = _pick(x.value, offsets)
+            start += part
+        outs.append(Tensor(tuple(shape), x.dtype, value))
     return outs
 
 

@@ -61,6 +61,9 @@ from .shapes import tensor_from_proto
 DEFAULT_SIZE = 32
 #: Seed of the random input.
 SEED = 0
+#: Layers not worked out statically that the text report names (the first ones
+#: along the graph; the ones after usually inherit the same unknown dim).
+UNCONFIRMED_SHOWN = 3
 
 CHILD_SCRIPT = Path(__file__).with_name("_verify_child.py")
 _MARKERS = ("input", "output")
@@ -91,24 +94,37 @@ class LayerCheck:
     """One layer's shape in one run: inferred (evaluated at the run's input) and actual.
 
     Shapes are in the user's layout, batch included. An inferred dim symcheck
-    could not evaluate stays a string and matches any actual size.
+    could not evaluate (a symbol nothing in the model determines, such as
+    ``?pad3``, not one of the inputs' dims) stays a string: it cannot disagree,
+    and it cannot be confirmed either. ``result`` is ``agrees`` (every dim
+    worked out and equal to onnxruntime's), ``disagrees`` (a worked-out dim or
+    the rank differs, or there is no tensor) or ``unconfirmed`` (the worked-out
+    dims agree, some dim was not worked out); ``ok`` is ``result == "agrees"``.
     """
 
     layer: str
     at: tuple  # the run's input spatial size, canonical order, e.g. (28, 28)
     inferred: Optional[tuple]
     actual: Optional[tuple]  # None when onnxruntime did not produce the tensor
-    ok: bool
+    result: str
+
+    @property
+    def ok(self) -> bool:
+        return self.result == "agrees"
 
     def message(self) -> str:
         actual = "no tensor" if self.actual is None else _dims_text(self.actual)
+        if self.result == "unconfirmed":
+            return (f"{self.layer}: inferred {_dims_text(self.inferred)}, not worked out; "
+                    f"onnxruntime gives {actual} (input {_dims_text(self.at)})")
         return (f"{self.layer}: inferred {_dims_text(self.inferred)}, onnxruntime gives "
                 f"{actual} (input {_dims_text(self.at)})")
 
     def to_dict(self) -> dict:
         return {"layer": self.layer, "at": list(self.at),
                 "inferred": None if self.inferred is None else list(self.inferred),
-                "actual": None if self.actual is None else list(self.actual), "ok": self.ok}
+                "actual": None if self.actual is None else list(self.actual), "ok": self.ok,
+                "result": self.result}
 
 
 @dataclass(frozen=True)
@@ -170,8 +186,10 @@ class RunRecord:
 class Verification:
     """What running the model in onnxruntime showed.
 
-    ``status`` is ``verified`` (no disagreement), ``disagreement`` (an inferred
-    shape or a round-trip prediction is wrong), ``failed`` (onnxruntime could
+    ``status`` is ``verified`` (every layer's shape worked out and agreed),
+    ``disagreement`` (an inferred shape or a round-trip prediction is wrong),
+    ``unconfirmed`` (no disagreement, but a layer had a dim symcheck could not
+    work out, so its shape was not proven), ``failed`` (onnxruntime could
     not load or run the model), ``refused`` (over the memory bound, or a model
     verification cannot feed) or ``timeout``; ``reason`` is one line for the
     last three.
@@ -197,13 +215,19 @@ class Verification:
 
     @property
     def agreeing(self) -> int:
-        """Layers whose shape agreed in every run."""
+        """Layers whose every dim was worked out and agreed, in every run."""
         bad = {c.layer for c in self.layers if not c.ok}
         return self.checked - len(bad)
 
+    @property
+    def unconfirmed(self) -> int:
+        """Layers that disagreed in no run but had a dim symcheck could not work out in one."""
+        wrong = {c.layer for c in self.layers if c.result == "disagrees"}
+        return len({c.layer for c in self.layers if c.result == "unconfirmed"} - wrong)
+
     def disagreements(self) -> list:
         """``(layer, message)`` per disagreeing layer (first run only) and missed round-trip."""
-        out = [(check.layer, check.message()) for check in self._first_wrong()]
+        out = [(check.layer, check.message()) for check in self._first("disagrees")]
         for rt in self.round_trips:
             if rt.held is False and rt.actual is not None:
                 out.append((self.output, rt.message(self.output)))
@@ -235,24 +259,34 @@ class Verification:
             lines.append(f"verification {word}: {clean(self.reason, 400)}")
         if self.layers:
             head = f"verified {self.agreeing}/{self.checked} layer shapes in onnxruntime{self._sizes_text()}"
-            wrong = self.checked - self.agreeing
+            unsure = self.unconfirmed
+            wrong = self.checked - self.agreeing - unsure
             if wrong:
                 head += f"; {wrong} disagree" + ("s" if wrong == 1 else "")
+            if unsure:
+                head += f"; {unsure} not worked out statically"
             if self.unchecked:
                 head += f" ({len(self.unchecked)} without a shape to compare)"
             lines.append(head)
-            lines += [f"  {clean(check.message(), 400)}" for check in self._first_wrong()]
-        elif self.status in ("verified", "disagreement"):
+            lines += [f"  {clean(check.message(), 400)}" for check in self._first("disagrees")]
+            unsure_checks = self._first("unconfirmed")
+            lines += [f"  {clean(check.message(), 400)}" for check in unsure_checks[:UNCONFIRMED_SHOWN]]
+            if len(unsure_checks) > UNCONFIRMED_SHOWN:
+                lines.append(f"  and {len(unsure_checks) - UNCONFIRMED_SHOWN} more not worked out "
+                             "(the JSON report lists every layer)")
+        elif self.status in ("verified", "disagreement", "unconfirmed"):
             lines.append("verified 0/0 layer shapes in onnxruntime (no layer had a shape to compare)")
         lines += [f"  {rt.text()}" for rt in self.round_trips]
         lines += [f"  note: {clean(n, 300)}" for n in self.notes]
         return lines
 
-    def _first_wrong(self) -> list:
-        """The first disagreeing check of each layer."""
-        seen, out = set(), []
+    def _first(self, result: str) -> list:
+        """The first check with ``result`` of each layer; an unconfirmed layer only when
+        it disagrees in no run."""
+        seen = {c.layer for c in self.layers if c.result == "disagrees"} if result != "disagrees" else set()
+        out = []
         for check in self.layers:
-            if not check.ok and check.layer not in seen:
+            if check.result == result and check.layer not in seen:
                 seen.add(check.layer)
                 out.append(check)
         return out
@@ -264,6 +298,7 @@ class Verification:
             "onnxruntime": self.onnxruntime or None,
             "layers_checked": self.checked,
             "layers_agreeing": self.agreeing,
+            "layers_unconfirmed": self.unconfirmed,
             "unchecked": list(self.unchecked),
             "runs": [r.to_dict() for r in self.runs],
             "layers": [c.to_dict() for c in self.layers],
@@ -377,8 +412,7 @@ def _plan_run(analysis, size: Optional[int]) -> _Run:
                                    "input with --input-shape to verify")
         env[name] = size if j >= 2 and size is not None else 1
     canonical = [_evaluate(d, env) for d in shape]
-    axes = layer.out_axes if layer.out_axes and sorted(layer.out_axes) == list(range(len(shape))) \
-        else tuple(range(len(shape)))
+    axes = _tensor_axes(layer)
     tensor_shape: list[Optional[int]] = [0] * len(shape)
     for j, a in enumerate(axes):
         tensor_shape[a] = canonical[j]
@@ -386,10 +420,33 @@ def _plan_run(analysis, size: Optional[int]) -> _Run:
     main = next((vi for vi in inputs if vi.name == analysis.input_name), inputs[0])
     elem = main.type.tensor_type.elem_type if main.type.HasField("tensor_type") else 0
     feeds = {main.name: {"shape": tensor_shape, "dtype": _np_dtype(elem, main.name)}}
+    others = {analysis.layers.layers[i].out_tensor: analysis.layers.layers[i]
+              for i in analysis.layers.inputs}
     for vi in inputs:
         if vi.name != main.name:
             feeds[vi.name] = _other_feed(vi, env)
+            if vi.name in others:
+                _bind(env, others[vi.name], feeds[vi.name]["shape"])
     return _Run(size, env, tuple(canonical[2:]), feeds, tuple(tensor_shape))
+
+
+def _tensor_axes(layer) -> tuple:
+    """Where each canonical axis of an input layer's shape lives in the fed tensor."""
+    rank = len(layer.out_shape)
+    return layer.out_axes if layer.out_axes and sorted(layer.out_axes) == list(range(rank)) \
+        else tuple(range(rank))
+
+
+def _bind(env: dict, layer, fed: Sequence) -> None:
+    """Give the symbols of another input's dims the sizes fed to it: they are the
+    model's declared input dims, as known in a run as the analysed input's."""
+    shape = layer.out_shape
+    if shape is None or len(shape) != len(fed):
+        return
+    for j, a in enumerate(_tensor_axes(layer)):
+        name = _bare_symbol(shape[j])
+        if name is not None:
+            env.setdefault(name, fed[a])
 
 
 def default_sizes(analysis) -> list:
@@ -877,10 +934,13 @@ def _canonical(actual: Optional[list], axes: Optional[tuple]) -> Optional[tuple]
     return tuple(actual)
 
 
-def _agrees(inferred: tuple, actual: Optional[tuple]) -> bool:
+def _result(inferred: tuple, actual: Optional[tuple]) -> str:
+    """``agrees``, ``disagrees`` or ``unconfirmed`` (see :class:`LayerCheck`)."""
     if actual is None or len(inferred) != len(actual):
-        return False
-    return all(not isinstance(i, int) or i == a for i, a in zip(inferred, actual))
+        return "disagrees"
+    if any(isinstance(i, int) and i != a for i, a in zip(inferred, actual)):
+        return "disagrees"
+    return "agrees" if all(isinstance(i, int) for i in inferred) else "unconfirmed"
 
 
 def _check_layers(analysis, run: _Run, shapes: dict) -> tuple:
@@ -901,11 +961,11 @@ def _check_layers(analysis, run: _Run, shapes: dict) -> tuple:
         inferred = tuple(v if v is not None else analysis.dim_text(d)
                          for v, d in zip(values, layer.out_shape))
         actual = _canonical(shapes[layer.out_tensor], layer.out_axes)
-        ok = _agrees(inferred, actual)
         same_rank = actual is not None and len(actual) == len(inferred)
         checks.append(LayerCheck(
             layer.name, run.at, _user(analysis, inferred),
-            _user(analysis, actual) if same_rank else (None if actual is None else tuple(actual)), ok))
+            _user(analysis, actual) if same_rank else (None if actual is None else tuple(actual)),
+            _result(inferred, actual)))
     return checks, unchecked
 
 
@@ -974,9 +1034,11 @@ def _status(records: dict) -> tuple:
                                    f"{_dims_text(run.input_shape)} (--max-memory plus slack): "
                                    f"{run.error}")
             return "failed", f"onnxruntime failed at input {_dims_text(run.input_shape)}: {run.error}"
-    if any(not c.ok for c in records["layers"]) or any(
+    if any(c.result == "disagrees" for c in records["layers"]) or any(
             rt.held is False for rt in records["round_trips"]):
         return "disagreement", ""
+    if any(c.result == "unconfirmed" for c in records["layers"]):
+        return "unconfirmed", ""
     return "verified", ""
 
 

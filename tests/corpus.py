@@ -397,6 +397,112 @@ def conditioned_ae():
     return CondAE()
 
 
+def pad_unet(widths=(4, 8, 16, 32)):
+    """A 3-level U-Net whose Up blocks pad the upsampled map to the skip's size with
+    ``F.pad``, the pads computed from the size difference (the popular PyTorch U-Net's
+    ``Up.forward``). At 28×28 the third pool rounds 7 down to 3 and the pad repairs 6 to 7.
+    """
+    torch, nn, F = _torch()
+    c1, c2, c3, c4 = widths
+
+    class Up(nn.Module):
+        def __init__(self, cin, cout):
+            super().__init__()
+            self.up = nn.ConvTranspose2d(cin, cin // 2, 2, stride=2)
+            self.conv = _double(nn, cin, cout)
+
+        def forward(self, x1, x2):
+            x1 = self.up(x1)
+            dy = x2.size()[2] - x1.size()[2]
+            dx = x2.size()[3] - x1.size()[3]
+            x1 = F.pad(x1, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2])
+            return self.conv(torch.cat([x2, x1], dim=1))
+
+    class PadUNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inc = _double(nn, 1, c1)
+            self.down1 = nn.Sequential(nn.MaxPool2d(2), _double(nn, c1, c2))
+            self.down2 = nn.Sequential(nn.MaxPool2d(2), _double(nn, c2, c3))
+            self.down3 = nn.Sequential(nn.MaxPool2d(2), _double(nn, c3, c4))
+            self.up1, self.up2, self.up3 = Up(c4, c3), Up(c3, c2), Up(c2, c1)
+            self.outc = nn.Conv2d(c1, 1, 1)
+
+        def forward(self, x):
+            x1 = self.inc(x)
+            x2 = self.down1(x1)
+            x3 = self.down2(x2)
+            x4 = self.down3(x3)
+            return self.outc(self.up3(self.up2(self.up1(x4, x3), x2), x1))
+
+    return PadUNet()
+
+
+def zero_pad_ae():
+    """TensorFlow-style 'same' striding in PyTorch: ``nn.ZeroPad2d((0, 1, 0, 1))`` before
+    each valid 3×3 stride-2 conv (33 → 16 at 32×32), ConvTranspose k2 s2 decoder."""
+    torch, nn, F = _torch()
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(4, 8, 3, stride=2), nn.ReLU(),
+        nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(8, 16, 3, stride=2), nn.ReLU(),
+        nn.ConvTranspose2d(16, 8, 2, stride=2), nn.ReLU(),
+        nn.ConvTranspose2d(8, 4, 2, stride=2), nn.ReLU(),
+        nn.Conv2d(4, 1, 3, padding=1))
+
+
+def reflect_pad_ae():
+    """``nn.ReflectionPad2d(1)`` + valid 3×3 convs, average pools (the second with
+    ceil_mode: 15 → 8 at 30×30), bilinear upsampling and a valid 2×2 conv that trims
+    16 back to 15."""
+    torch, nn, F = _torch()
+
+    class ReflectPadAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(1, 8, 3), nn.ReLU())
+            self.p1 = nn.AvgPool2d(2)
+            self.c2 = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(8, 16, 3), nn.ReLU())
+            self.p2 = nn.AvgPool2d(2, ceil_mode=True)
+            self.c3 = nn.Conv2d(16, 16, 1)
+            self.up2 = nn.Upsample(scale_factor=2, mode="bilinear")
+            self.c4 = nn.Conv2d(16, 8, 2)
+            self.up1 = nn.Upsample(scale_factor=2, mode="bilinear")
+            self.c5 = nn.Conv2d(8, 1, 3, padding=1)
+
+        def forward(self, x):
+            h = self.p2(self.c2(self.p1(self.c1(x))))
+            h = F.relu(self.c4(self.up2(F.relu(self.c3(h)))))
+            return self.c5(self.up1(h))
+
+    return ReflectPadAE()
+
+
+def odd_ae():
+    """An odd 27×27 input: ``nn.ZeroPad2d((0, 1, 0, 1))`` then a valid 3×3 stride-2 conv
+    (28 → 13), a max-pool (13 → 6), and two ConvTranspose k2 s2 (6 → 12 → 24)."""
+    torch, nn, F = _torch()
+
+    class OddAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = nn.Conv2d(1, 8, 3, padding=1)
+            self.pad = nn.ZeroPad2d((0, 1, 0, 1))
+            self.c2 = nn.Conv2d(8, 16, 3, stride=2)
+            self.pool = nn.MaxPool2d(2)
+            self.c3 = nn.Conv2d(16, 16, 3, padding=1)
+            self.up1 = nn.ConvTranspose2d(16, 16, 2, stride=2)
+            self.up2 = nn.ConvTranspose2d(16, 8, 2, stride=2)
+            self.out = nn.Conv2d(8, 1, 3, padding=1)
+
+        def forward(self, x):
+            h = self.c2(self.pad(self.c1(x)))
+            h = self.c3(self.pool(h))
+            return self.out(self.up2(self.up1(h)))
+
+    return OddAE()
+
+
 # ---------------------------------------------------------------------------
 # The corpus
 
@@ -443,6 +549,19 @@ MODELS: dict[str, Spec] = {
                             kwargs=dict(enc_widths=(8, 16, 32), dec_widths=(16, 8), dec_kernel=5)),
     "extra_up": Spec(plain_ae, ((1, 1, 32, 32),), kwargs=dict(enc_widths=(8, 8), dec_widths=(8, 8))),
     "two_inputs": Spec(conditioned_ae, ((1, 4), (1, 1, 32, 32)), input_names=("cond", "image")),
+    # TorchScript writes F.pad's pads as ConstantOfShape -> Concat -> Reshape [-1, 2] ->
+    # Slice (step -1) -> Transpose -> Reshape -> Cast; dynamo writes a constant
+    "pad_unet": Spec(pad_unet, ((1, 1, 28, 28),)),
+    "pad_unet_dynamo": Spec(pad_unet, ((1, 1, 28, 28),), dynamo=True),
+    # dynamic H, W keep the pads computed from Shape(skip) - Shape(upsampled)
+    "pad_unet_dynamic": Spec(pad_unet, ((1, 1, 28, 28),), dynamic_axes={
+        "input": {0: "batch", 2: "height", 3: "width"},
+        "output": {0: "batch", 2: "out_height", 3: "out_width"}}),
+    "zero_pad": Spec(zero_pad_ae, ((1, 1, 32, 32),)),
+    "reflect_pad": Spec(reflect_pad_ae, ((1, 1, 30, 30),)),
+    "reflect_pad_dynamo": Spec(reflect_pad_ae, ((1, 1, 30, 30),), dynamo=True),
+    "odd27": Spec(odd_ae, ((1, 1, 27, 27),)),
+    "odd27_dynamo": Spec(odd_ae, ((1, 1, 27, 27),), dynamo=True),
 }
 
 KERAS_MODELS = ("keras_unet.onnx", "keras_conv1d.onnx", "keras_dense.onnx")

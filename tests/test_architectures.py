@@ -474,6 +474,127 @@ def test_two_inputs_analyses_the_image(corpus):
     assert a.verdict == "symmetric with notes"
 
 
+# -- 15. explicit padding: F.pad, ZeroPad2d, ReflectionPad2d, odd sizes --------------------
+# TorchScript writes every F.pad / ZeroPad2d / ReflectionPad2d as a Pad whose pads come from
+# ConstantOfShape -> Concat -> Reshape [-1, 2] -> Slice (step -1) -> Transpose -> Reshape ->
+# Cast; dynamo writes a constant. Both must give the same analysis.
+
+PAD_UNET_PAIRS = [
+    ("inc.0", "outc", 0), ("inc.2", "up3.conv.2", 0), ("inc.2", "up3.conv.0", 0),
+    ("down1.1.0", "up3.up", 1), ("down1.1.2", "up2.conv.2", 1), ("down1.1.2", "up2.conv.0", 1),
+    ("down2.1.0", "up2.up", 2), ("down2.1.2", "up1.conv.2", 2), ("down2.1.2", "up1.conv.0", 2),
+]
+# as in the U-Net above: the double conv after the last pool and the up-conv reading it
+# have no encoder layer writing at level 3
+PAD_UNET_UNPAIRED = ["down3.1.0", "down3.1.2", "up1.up"]
+
+
+def _check_pad_unet_at_28(a, pads):
+    # 28 → 14 → 7 → 3 (the third pool floors 7), up-conv 3 → 6, F.pad 6 → 7 (diff 1: pads
+    # [0, 1]), then 7 → 14 → 28 where the size differences are 0
+    assert a.exporter.family == "pytorch"
+    assert a.ladder_text() == "28 → 14 → 7 → 3 ‖ 3 → 6 → 7 → 14 → 28"
+    assert [lv.encoder_size for lv in a.structure.levels] == [(28, 28), (14, 14), (7, 7), (3, 3)]
+    assert [lv.decoder_size for lv in a.structure.levels] == [(28, 28), (14, 14), (6, 6), (3, 3)]
+    assert [n for n, kind in zip(path_names(a), path_kinds(a)) if kind == "pad"] == pads
+    assert layer_named(a, "up1").out_shape == (1, 16, 7, 7)
+    assert pairs(a) == PAD_UNET_PAIRS
+    assert unpaired(a) == PAD_UNET_UNPAIRED
+    assert [(src, lv) for _, src, lv in skips(a)] == [("down2.1.2", 2), ("down1.1.2", 1), ("inc.2", 0)]
+    assert not by_code(a, "SC302")  # the pad makes every skip meet its decoder map
+    assert codes(a) == ["SC101", "SC102", "SC103", "SC104", "SC201", "SC204"]
+    assert [(f.layers, f.message) for f in by_code(a, "SC101")] == [
+        (("down3.0",), "down3.0 maps 7×7 to 3×3: rounds down")]
+    assert by_code(a, "SC102")[0].level == 2 and "6×6" in by_code(a, "SC102")[0].message
+    sc103 = by_code(a, "SC103")[0]
+    assert sc103.layers == ("up1", "down3.0")
+    assert sc103.message.startswith("up1 pads 6×6 to 7×7") and sc103.message.endswith("down3.0")
+    assert a.verdict == "asymmetric"
+
+
+@pytest.mark.parametrize("name", ["pad_unet", "pad_unet_dynamo"])
+def test_pad_unet_pads_the_upsampled_map_to_the_skip(corpus, name):
+    a = symcheck.analyze(corpus[name])
+    # only the first Up block pads at 28; a static export bakes the pads in
+    _check_pad_unet_at_28(a, ["up1"])
+    # 20 → 10 → 5 → 2 → 4 + 1 = 5 ✓; 32 → 16 → 8 → 4 → 8 + 1 = 9 meets a skip of 8 ✗
+    assert round_trip_statement(a) == "H, W ≡ 4 (mod 8), H, W ≥ 12"
+
+
+def test_pad_unet_dynamic_pads_follow_the_skips(corpus):
+    # dynamic H, W keep pads computed from Shape(skip) - Shape(up-conv output): every pad
+    # brings the decoder back to the skip's size, so every H ≥ 8 round-trips
+    a = symcheck.analyze(corpus["pad_unet_dynamic"])
+    assert a.ladder_text() == (
+        "H → floor(H/2) → floor(H/4) → floor(H/8) ‖ floor(H/8) → 2*floor(H/8) → floor(H/4) → "
+        "2*floor(H/4) → floor(H/2) → 2*floor(H/2) → H")
+    assert a.output_layer.out_shape[2:] == a.input_layer.out_shape[2:]
+    assert pairs(a) == PAD_UNET_PAIRS
+    assert unpaired(a) == PAD_UNET_UNPAIRED
+    assert codes(a) == ["SC104", "SC201", "SC204"]
+    assert round_trip_statement(a) == "any H, W ≥ 8"
+    assert a.verdict == "symmetric with notes"
+    # pinned at 28 the pads of up2 and up3 are zero, but they are computed: still layers
+    b = symcheck.analyze(corpus["pad_unet_dynamic"], input_shapes={"input": (1, 1, 28, 28)})
+    _check_pad_unet_at_28(b, ["up1", "up2", "up3"])
+    assert round_trip_statement(b) == "any H, W ≥ 8"
+
+
+def test_zero_pad_before_strided_valid_convs(corpus):
+    a = symcheck.analyze(corpus["zero_pad"])
+    assert a.exporter.family == "pytorch"
+    # 32 + 1 = 33 → (33 - 3) // 2 + 1 = 16; 17 → 8; ConvTranspose k2 s2: 16, 32
+    assert a.ladder_text() == "32 → 16 → 8 ‖ 8 → 16 → 32"
+    assert path_names(a) == ["0", "2", "5", "7", "9", "11"]  # each ZeroPad2d is its conv's padding
+    assert [layer_named(a, n).attrs["pads"] for n in ("2", "5")] == [[0, 0, 1, 1]] * 2
+    assert pairs(a) == [("0", "11", 0), ("2", "9", 1), ("5", "7", 2)]  # as STRIDED_PAIRS
+    assert unpaired(a) == []
+    # strided 3×3 convs mirrored by 2×2 transposed convs: SC203 per pair; 8×8×16 = 1,024
+    # values for a 32×32 input: SC303; x ↦ floor(x/2) twice (30 → 15 → 7 → 28): only
+    # H ≡ 0 (mod 4) comes back
+    assert codes(a) == ["SC104", "SC203", "SC203", "SC303"]
+    assert round_trip_statement(a) == "H, W ≡ 0 (mod 4)"
+    assert a.verdict == "symmetric with notes"
+
+
+@pytest.mark.parametrize("name", ["reflect_pad", "reflect_pad_dynamo"])
+def test_reflection_pad_and_a_ceil_pool(corpus, name):
+    a = symcheck.analyze(corpus[name])
+    assert a.exporter.family == "pytorch"
+    # ReflectionPad2d(1) + valid 3×3 keeps 30 and 15; the ceil pool rounds 15 up to 8,
+    # bilinear ×2 gives 16 and the valid 2×2 conv trims it to 15
+    assert a.ladder_text() == "30 → 15 → 8 ‖ 8 → 16 → 15 → 30"
+    assert path_names(a) == ["c1.1", "p1", "c2.1", "p2", "c3", "up2", "c4", "up1", "c5"]
+    assert layer_named(a, "c1.1").attrs["pad_layer"] == "reflect"
+    assert pairs(a) == [("c1.1", "c5", 0), ("c2.1", "c4", 1)]
+    assert unpaired(a) == ["c3"]
+    assert codes(a) == ["SC101", "SC102", "SC103", "SC104", "SC201", "SC203", "SC303"]
+    assert by_code(a, "SC101")[0].message == "p2 maps 15×15 to 8×8: rounds up (ceil_mode)"
+    assert by_code(a, "SC103")[0].layers == ("c4", "p2")
+    assert round_trip_statement(a) == "H, W ≡ 2 (mod 4)"  # 4k+2 → 2k+1 → k+1 → 2k+2 → 2k+1
+    assert a.verdict == "asymmetric"
+
+
+@pytest.mark.parametrize("name", ["odd27", "odd27_dynamo"])
+def test_odd_input_rounds_twice(corpus, name):
+    a = symcheck.analyze(corpus[name])
+    # ZeroPad2d((0, 1, 0, 1)) makes 27 → 28, the valid 3×3 stride-2 conv gives 13, the
+    # pool floors 13 to 6; two ConvTranspose k2 s2 give 12 and 24, not 27
+    assert a.ladder_text() == "27 → 13 → 6 ‖ 6 → 12 → 24"
+    assert [lv.encoder_size for lv in a.structure.levels] == [(27, 27), (13, 13), (6, 6)]
+    assert [lv.decoder_size for lv in a.structure.levels] == [(24, 24), (12, 12), (6, 6)]
+    assert pairs(a) == [("c1", "out", 0), ("c2", "up2", 1)]
+    assert unpaired(a) == ["c3", "up1"]
+    assert codes(a) == ["SC002", "SC101", "SC101", "SC102", "SC102", "SC104", "SC201", "SC203",
+                        "SC204"]
+    assert [(f.layers, f.message) for f in by_code(a, "SC101")] == [
+        (("c2",), "c2 maps 27×27 to 13×13: rounds down"),
+        (("pool",), "pool maps 13×13 to 6×6: rounds down")]
+    assert "1×24×24" in by_code(a, "SC002")[0].message
+    assert round_trip_statement(a) == "H, W ≡ 0 (mod 4)"
+    assert a.verdict == "asymmetric"
+
+
 # -- Keras exports (tf2onnx, NHWC / NWC) ---------------------------------------------------
 
 def test_keras_unet(corpus):

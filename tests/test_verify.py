@@ -20,6 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import symcheck
 from symcheck.cli import check
+from symcheck.dims import Expr
 from symcheck.limits import DEFAULT_MAX_MEMORY, memory_text, parse_memory
 from symcheck.verify import Verification, attach, verify, verify_and_attach
 
@@ -229,6 +230,106 @@ def test_declared_value_info_that_lies_does_not_fool_verification():
         ("einsum", "einsum: inferred 1×4×9×9, onnxruntime gives 1×4×8×8 (input 8×8)")]
 
 
+# -- dims symcheck could not work out are not confirmations ------------------------------
+
+def unresolved_pad_model():
+    """Pads computed by an op symcheck does not evaluate (Sqrt of a float constant): the
+    Pad's output, and every shape after it, holds symbols nothing in the model determines."""
+    root = numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.float32), "squares")
+    nodes = [helper.make_node("Sqrt", ["squares"], ["roots"], name="sqrt"),
+             helper.make_node("Cast", ["roots"], ["pads"], to=TensorProto.INT64, name="cast"),
+             helper.make_node("Pad", ["x", "pads"], ["p"], name="pad"),
+             helper.make_node("Conv", ["p", "w"], ["c"], name="conv"),
+             helper.make_node("MaxPool", ["c"], ["y"], kernel_shape=[2, 2], strides=[2, 2],
+                              name="pool")]
+    return _model(nodes, [_x(1, 1, 8, 8)], [_y()], [root, _weight(4, 1, 3, 3)])
+
+
+def test_an_unresolved_dim_is_unconfirmed_with_onnxruntimes_value():
+    a = symcheck.analyze(unresolved_pad_model())
+    assert [str(d) for d in a.layer(a.structure.path[1]).out_shape][1:] == ["?pad2", "?pad3", "?pad4"]
+    result = verify(a)
+    assert result.status == "unconfirmed"
+    assert (result.checked, result.agreeing, result.unconfirmed) == (3, 0, 3)
+    assert [(c.layer, c.result, c.ok, c.actual) for c in result.layers] == [
+        ("pad", "unconfirmed", False, (1, 1, 10, 10)), ("conv", "unconfirmed", False, (1, 4, 8, 8)),
+        ("pool", "unconfirmed", False, (1, 4, 4, 4))]
+    assert result.layers[1].inferred == ("?pad1", 4, "?pad3 - 2", "?pad4 - 2")
+    assert result.disagreements() == []  # nothing it worked out is wrong: no SC901
+    assert result.text_lines() == [
+        "verified 0/3 layer shapes in onnxruntime at 8×8; 3 not worked out statically",
+        "  pad: inferred ?pad1×?pad2×?pad3×?pad4, not worked out; onnxruntime gives 1×1×10×10 "
+        "(input 8×8)",
+        "  conv: inferred ?pad1×4×?pad3 - 2×?pad4 - 2, not worked out; onnxruntime gives 1×4×8×8 "
+        "(input 8×8)",
+        "  pool: inferred ?pad1×4×floor(?pad3/2) - 1×floor(?pad4/2) - 1, not worked out; "
+        "onnxruntime gives 1×4×4×4 (input 8×8)"]
+    doc = result.to_dict()
+    assert (doc["status"], doc["layers_checked"], doc["layers_agreeing"], doc["layers_unconfirmed"]) \
+        == ("unconfirmed", 3, 0, 3)
+    assert doc["layers"][0] == {"layer": "pad", "at": [8, 8], "inferred": ["?pad1", "?pad2", "?pad3", "?pad4"],
+                                "actual": [1, 1, 10, 10], "ok": False, "result": "unconfirmed"}
+
+
+def test_cli_unconfirmed_is_no_finding_and_keeps_the_exit_code(tmp_path):
+    path = save(unresolved_pad_model(), tmp_path, "unresolved.onnx")
+    result = run_cli(path)
+    assert result.exit_code == 0 and "SC901" not in result.stdout
+    assert "\nverified 0/3 layer shapes in onnxruntime at 8×8; 3 not worked out statically\n" \
+        in result.stdout
+    v = json.loads(run_cli(path, "--format", "json").stdout)["files"][0]["verification"]
+    assert v["status"] == "unconfirmed" and v["layers_unconfirmed"] == 3
+    assert [c["result"] for c in v["layers"]] == ["unconfirmed"] * 3
+
+
+def test_unconfirmed_layers_are_listed_after_disagreements_and_capped():
+    a = symcheck.analyze(sample("torch_cae.onnx"))
+    unknown = Expr.symbol("?slice9")
+    planted = ["encoder.3", "encoder.5", "encoder.6", "encoder.8", "decoder.0"]
+    for layer in a.layers.layers.values():
+        if layer.name in planted:
+            layer.out_shape = (1, layer.out_shape[1], unknown, layer.out_shape[3])
+        if layer.name == "decoder.6":  # an unknown dim does not hide a wrong one
+            layer.out_shape = (1, 15, unknown, 14)
+    result = verify(a)
+    assert result.status == "disagreement"
+    assert (result.checked, result.agreeing, result.unconfirmed) == (13, 7, 5)
+    assert [c.layer for c in result.layers if c.result == "disagrees"] == ["decoder.6"]
+    assert result.text_lines() == [
+        "verified 7/13 layer shapes in onnxruntime at 28×28; 1 disagrees; 5 not worked out statically",
+        "  decoder.6: inferred 1×15×?slice9×14, onnxruntime gives 1×16×14×14 (input 28×28)",
+        "  encoder.3: inferred 1×8×?slice9×14, not worked out; onnxruntime gives 1×8×14×14 (input 28×28)",
+        "  encoder.5: inferred 1×8×?slice9×7, not worked out; onnxruntime gives 1×8×7×7 (input 28×28)",
+        "  encoder.6: inferred 1×8×?slice9×7, not worked out; onnxruntime gives 1×8×7×7 (input 28×28)",
+        "  and 2 more not worked out (the JSON report lists every layer)"]
+    attach(a, result)
+    assert [f.layers for f in a.findings if f.code == "SC901"] == [("decoder.6",)]
+
+
+def conditioned_model():
+    """An image and a conditioning vector of symbolic batch ``k``: the layers after the
+    join carry ``k``, a declared input dim, which the run gives a value (1)."""
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Gemm", ["cond", "wc"], ["g"], name="film"),
+             helper.make_node("Unsqueeze", ["g", "axes"], ["gu"], name="unsqueeze"),
+             helper.make_node("Add", ["c", "gu"], ["s"], name="add"),
+             helper.make_node("Conv", ["s", "wh"], ["y"], pads=[1, 1, 1, 1], name="head")]
+    cond = helper.make_tensor_value_info("cond", TensorProto.FLOAT, ["k", 3])
+    return _model(nodes, [_x(1, 1, 8, 8), cond], [_y()],
+                  [_weight(4, 1, 3, 3), _weight(3, 4, name="wc"), _weight(1, 4, 3, 3, name="wh"),
+                   numpy_helper.from_array(np.array([2, 3], np.int64), "axes")])
+
+
+def test_declared_dims_of_other_inputs_are_worked_out_in_the_run():
+    a = symcheck.analyze(conditioned_model())
+    assert a.input_name == "x" and str(a.output_layer.out_shape[0]) == "k"
+    result = verify(a)
+    assert result.status == "verified" and result.unconfirmed == 0
+    assert result.runs[0].input_shape == (1, 1, 8, 8)
+    head = next(c for c in result.layers if c.layer == "head")
+    assert (head.inferred, head.actual, head.result) == ((1, 1, 8, 8), (1, 1, 8, 8), "agrees")
+
+
 # -- round trips at other sizes ----------------------------------------------------------
 
 def test_dynamic_sample_round_trips_at_28_and_not_at_32_as_sc104_predicts():
@@ -416,12 +517,12 @@ def test_records_are_frozen_and_serialisable():
     doc = result.to_dict()
     assert json.loads(json.dumps(doc)) == doc
     assert set(doc) == {"status", "reason", "onnxruntime", "layers_checked", "layers_agreeing",
-                        "unchecked", "runs", "layers", "round_trips", "memory_estimate",
-                        "max_memory", "notes"}
+                        "layers_unconfirmed", "unchecked", "runs", "layers", "round_trips",
+                        "memory_estimate", "max_memory", "notes"}
     assert doc["round_trips"][1] == {"size": 32, "predicted": [28, 28], "round_trips": False,
                                      "actual": [28, 28], "held": True, "error": None}
     assert doc["layers"][0] == {"layer": "encoder.0", "at": [28, 28], "inferred": [1, 16, 28, 28],
-                                "actual": [1, 16, 28, 28], "ok": True}
+                                "actual": [1, 16, 28, 28], "ok": True, "result": "agrees"}
 
 
 def test_parse_memory_and_memory_text():
