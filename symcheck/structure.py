@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
@@ -347,20 +348,34 @@ def _bottleneck_size(lg: LayerGraph, steps: list, split: int) -> Optional[tuple]
 
 
 def _side_off_path(lg: LayerGraph, path: list, side: dict) -> None:
-    """Layers off the main path take the side of their main-path ancestor."""
+    """Layers off the main path take the side of their main-path ancestor.
+
+    A layer with ancestors on both sides is the decoder's, and so is an up
+    transition and what follows it (U-Net++'s nested nodes X^{0,1}, X^{0,2}
+    upsample the level below: they are decoders of their own).
+    """
     on_path = set(path)
-    for lid in lg.dag.topological_sort():
+    order = lg.dag.topological_sort()
+    for lid in order:
         if lid in side or lid in on_path:
             continue
         preds = [side[p] for p in lg.dag.predecessors(lid) if p in side]
         if preds:
-            side[lid] = "decoder" if "decoder" in preds else "encoder"
+            layer = lg.layers[lid]
+            before = spatial_of(lg.layers[layer.inputs[0]]) if layer.inputs else None
+            up = _role(layer, before, spatial_of(layer))[0] == "up"
+            side[lid] = "decoder" if "decoder" in preds or up else "encoder"
 
 
 def _skips(lg: LayerGraph, st: Structure) -> list:
-    """Merges on the decoder side fed from the encoder side: skip connections."""
-    skips = []
-    on_path = set(st.path)
+    """Merges on the decoder side fed from the encoder side: skip connections.
+
+    One entry per (merge, encoder source): U-Net++'s nested nodes X^{0,1},
+    X^{0,2} all trace back to X^{0,0}.
+    """
+    skips: list = []
+    found: set = set()
+    on_path = st.on_path
     index = {lid: i for i, lid in enumerate(st.path)}
     for lid in st.path:
         layer = lg.layers[lid]
@@ -374,26 +389,39 @@ def _skips(lg: LayerGraph, st: Structure) -> list:
             if src == main_pred:
                 continue
             origin = src if src in on_path else _encoder_origin(lg, st, src)
-            if origin is not None and st.side.get(origin) == "encoder":
+            if origin is not None and st.side.get(origin) == "encoder" and (lid, origin) not in found:
+                found.add((lid, origin))
                 skips.append((lid, origin))
     return skips
 
 
 def _encoder_origin(lg: LayerGraph, st: Structure, lid: int) -> Optional[int]:
-    """The main-path layer an off-path branch (a crop, a 1×1 projection) starts from."""
-    seen = set()
-    stack = [lid]
-    on_path = set(st.path)
-    while stack:
-        cur = stack.pop()
-        if cur in seen:
-            continue
-        seen.add(cur)
+    """The main-path encoder layer an off-path skip input comes from, traced at its resolution.
+
+    Walks back breadth-first from ``lid`` through layers off the main path (a
+    crop, a 1×1 projection, an attention gate's multiply, U-Net++'s nested
+    nodes) to the nearest encoder layer on the main path. It never walks back
+    across a transition (an upsample, a pool, a strided conv): a tensor that
+    came from another resolution is not the skip's source. Adjustments (a
+    crop, a pad) are crossed: the original U-Net's crop is part of its skip.
+    """
+    layers = lg.layers
+    on_path = st.on_path
+    seen = {lid}
+    queue = deque([lid])
+    while queue:
+        cur = queue.popleft()
         if cur in on_path:
             if st.side.get(cur) == "encoder":
                 return cur
             continue
-        stack.extend(lg.dag.predecessors(cur))
+        layer = layers[cur]
+        after = spatial_of(layer)
+        for pred in lg.dag.predecessors(cur):
+            if pred in seen or _role(layer, spatial_of(layers[pred]), after)[0] in ("down", "up"):
+                continue
+            seen.add(pred)
+            queue.append(pred)
     return None
 
 
@@ -463,19 +491,31 @@ def _pair(lg: LayerGraph, st: Structure) -> None:
                 pairs.append(Pair(reads(d), e, d.layer, how))
                 used.update((e, d.layer))
     # A decoder layer that reads a skip merge exists because of the skip: it
-    # pairs with the skip's encoder source (the skip is the mirror evidence).
-    skip_source = {merge: src for merge, src in st.skips}
+    # pairs with the skip's encoder source (the skip is the mirror evidence),
+    # when that source writes the level the layer reads. Each source gives one
+    # skip pair, besides the partner its channel map found above.
+    skip_sources: dict = {}
+    for merge, src in st.skips:
+        skip_sources.setdefault(merge, []).append(src)
+    skip_paired: set = set()
     for s in dec:
         if s.layer in used:
             continue
-        for src_layer in layers[s.layer].inputs:
-            if src_layer in skip_source:
-                pairs.append(Pair(s.level_in, skip_source[src_layer], s.layer, "skip"))
-                used.add(s.layer)
-                break
+        found = next((src for merge in layers[s.layer].inputs for src in skip_sources.get(merge, ())
+                      if src not in skip_paired and _writes(st, src) == s.level_in), None)
+        if found is not None:
+            pairs.append(Pair(s.level_in, found, s.layer, "skip"))
+            used.add(s.layer)
+            skip_paired.add(found)
     position = {lid: i for i, lid in enumerate(st.path)}
     st.pairs = sorted(pairs, key=lambda p: (p.level, position.get(p.encoder, 0)))
     st.unpaired = [s.layer for s in learned if s.layer not in used]
+
+
+def _writes(st: Structure, lid: int) -> Optional[int]:
+    """The level a main-path layer writes (a transition writes the level it goes to)."""
+    level = st.level_of.get(lid)
+    return level[1] if isinstance(level, tuple) else level
 
 
 def _partial(e: Layer, d: Layer) -> bool:

@@ -124,6 +124,45 @@ def add_unet():
     return AddUNet()
 
 
+def unet_pp(widths=(4, 8, 16, 32)):
+    """U-Net++ of depth 3 (Zhou et al. 2018): nested dense skip paths.
+
+    Node X^{i,j} = double conv(concat(X^{i,0}, ..., X^{i,j-1}, up(X^{i+1,j-1}))); the
+    longest path runs down X^{0,0}..X^{3,0} and back up X^{2,1}, X^{1,2}, X^{0,3}.
+    Bilinear x2 upsampling with align_corners=True, as in the paper's code.
+    """
+    torch, nn, F = _torch()
+    c0, c1, c2, c3 = widths
+
+    class UNetPP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pool = nn.MaxPool2d(2)
+            self.up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True)
+            self.conv0_0, self.conv1_0 = _double(nn, 1, c0), _double(nn, c0, c1)
+            self.conv2_0, self.conv3_0 = _double(nn, c1, c2), _double(nn, c2, c3)
+            self.conv0_1, self.conv1_1 = _double(nn, c0 + c1, c0), _double(nn, c1 + c2, c1)
+            self.conv2_1 = _double(nn, c2 + c3, c2)
+            self.conv0_2, self.conv1_2 = _double(nn, 2 * c0 + c1, c0), _double(nn, 2 * c1 + c2, c1)
+            self.conv0_3 = _double(nn, 3 * c0 + c1, c0)
+            self.final = nn.Conv2d(c0, 1, 1)
+
+        def forward(self, x):
+            x0_0 = self.conv0_0(x)
+            x1_0 = self.conv1_0(self.pool(x0_0))
+            x0_1 = self.conv0_1(torch.cat([x0_0, self.up(x1_0)], 1))
+            x2_0 = self.conv2_0(self.pool(x1_0))
+            x1_1 = self.conv1_1(torch.cat([x1_0, self.up(x2_0)], 1))
+            x0_2 = self.conv0_2(torch.cat([x0_0, x0_1, self.up(x1_1)], 1))
+            x3_0 = self.conv3_0(self.pool(x2_0))
+            x2_1 = self.conv2_1(torch.cat([x2_0, self.up(x3_0)], 1))
+            x1_2 = self.conv1_2(torch.cat([x1_0, x1_1, self.up(x2_1)], 1))
+            x0_3 = self.conv0_3(torch.cat([x0_0, x0_1, x0_2, self.up(x1_2)], 1))
+            return self.final(x0_3)
+
+    return UNetPP()
+
+
 def strided(kernel: int):
     """Strided-conv encoder, ConvTranspose decoder.
 
@@ -416,6 +455,7 @@ MODELS: dict[str, Spec] = {
     "unet_dynamo": Spec(unet, ((1, 1, 256, 256),), dynamo=True),
     "unet_original": Spec(unet, ((1, 1, 572, 572),), kwargs=dict(out_channels=2, pad=0, crop=True)),
     "unet_add": Spec(add_unet, ((1, 1, 64, 64),)),
+    "unet_pp": Spec(unet_pp, ((1, 1, 64, 64),)),
     "strided_k3": Spec(strided, ((1, 1, 32, 32),), kwargs=dict(kernel=3)),
     "strided_k4": Spec(strided, ((1, 1, 32, 32),), kwargs=dict(kernel=4)),
     "conv1d": Spec(conv1d_ae, ((1, 1, 100),)),

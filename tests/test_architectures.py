@@ -169,6 +169,80 @@ def test_add_unet(corpus):
     assert a.verdict == "symmetric with notes"
 
 
+# -- 3b. U-Net++ and Attention U-Net: skips traced by resolution ----------------------
+
+def json_pairs(a) -> list:
+    from symcheck.render.json import analysis_dict
+
+    return [(p["encoder"], p["decoder"], p["level"]) for p in analysis_dict(a)["pairs"]]
+
+
+def check_pairs_at_one_resolution(a):
+    """Every pair but stem-head joins an encoder layer's output and a decoder layer's
+    input of the same size; a decoder layer has one partner, an encoder layer at most
+    one channel-map partner and one skip partner."""
+    from symcheck.structure import spatial_of
+
+    for p in a.structure.pairs:
+        if p.how == "stem-head":
+            continue
+        decoder = a.layer(p.decoder)
+        assert spatial_of(a.layer(p.encoder)) == spatial_of(a.layer(decoder.inputs[0])), p
+    decoders = [p.decoder for p in a.structure.pairs]
+    assert len(decoders) == len(set(decoders))
+    for how in ("skip", "other"):
+        encoders = [p.encoder for p in a.structure.pairs
+                    if p.how != "stem-head" and (p.how == "skip") == (how == "skip")]
+        assert len(encoders) == len(set(encoders)), how
+
+
+def check_skips_join_equal_sizes(a):
+    from symcheck.structure import spatial_of
+
+    for merge, _ in a.structure.skips:
+        sizes = {spatial_of(a.layer(i)) for i in a.layer(merge).inputs}
+        assert sizes == {spatial_of(a.layer(merge))}
+
+
+UNET_PP_PAIRS = [
+    ("conv0_0.0", "final", 0), ("conv0_0.2", "conv0_3.2", 0), ("conv0_0.2", "conv0_3.0", 0),
+    ("conv1_0.2", "conv1_2.2", 1), ("conv1_0.2", "conv1_2.0", 1),
+    ("conv2_0.2", "conv2_1.2", 2), ("conv2_0.2", "conv2_1.0", 2),
+]
+# The main path runs X^{0,0} → X^{3,0} → X^{2,1} → X^{1,2} → X^{0,3}; the nested nodes
+# X^{0,1}, X^{1,1}, X^{0,2} are off it. Each Concat on the path joins X^{i,0} with the
+# nested nodes of row i (all at X^{i,0}'s size) and the upsampled decoder: one skip per
+# level, traced back to X^{i,0} without crossing the nested nodes' upsamples.
+
+
+def test_unet_pp_nested_skips_join_equal_sizes(corpus):
+    a = symcheck.analyze(corpus["unet_pp"])
+    assert a.ladder_text() == "64 → 32 → 16 → 8 ‖ 8 → 16 → 32 → 64"
+    assert path_kinds(a) == (["conv", "conv", "max-pool"] * 3 + ["conv", "conv"]
+                             + ["upsample", "concat", "conv", "conv"] * 3 + ["conv"])
+    assert [n for n in path_names(a) if n.startswith("conv")] == [
+        "conv0_0.0", "conv0_0.2", "conv1_0.0", "conv1_0.2", "conv2_0.0", "conv2_0.2",
+        "conv3_0.0", "conv3_0.2", "conv2_1.0", "conv2_1.2", "conv1_2.0", "conv1_2.2",
+        "conv0_3.0", "conv0_3.2"]
+    assert skips(a) == [("concat", "conv2_0.2", 2), ("concat", "conv1_0.2", 1),
+                        ("concat", "conv0_0.2", 0)]
+    check_skips_join_equal_sizes(a)
+    assert pairs(a) == UNET_PP_PAIRS
+    assert json_pairs(a) == UNET_PP_PAIRS
+    check_pairs_at_one_resolution(a)
+    assert unpaired(a) == ["conv1_0.0", "conv2_0.0", "conv3_0.0", "conv3_0.2"]
+    # every Concat joins equal sizes: no SC302; X^{1,0}, X^{2,0}'s first convs (c→2c)
+    # and the bottleneck X^{3,0} have no partner
+    assert codes(a) == ["SC104", "SC201", "SC201", "SC201"]
+    # the nested nodes upsample the row below: decoders of their own
+    for name in ("conv0_1.0", "conv1_1.2", "conv0_2.2"):
+        assert a.structure.side[layer_named(a, name).id] == "decoder"
+    # encoder: 3×3 convs 1→4, 4→4, 4→8, 8→8, 8→16, 16→16 with biases
+    assert a.side_params("encoder") == 40 + 148 + 296 + 584 + 1168 + 2320
+    assert round_trip_statement(a) == "H, W ≡ 0 (mod 8)"
+    assert a.verdict == "symmetric with notes"
+
+
 # -- 4. strided convs and transposed convs -----------------------------------------
 
 STRIDED_PAIRS = [("encoder.0", "decoder.4", 0), ("encoder.2", "decoder.2", 1),
