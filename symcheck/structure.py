@@ -148,12 +148,21 @@ STRUCTURAL = {"conv", "conv-transpose", "dense", "max-pool", "avg-pool", "lp-poo
               "concat", "add", "pad", "crop", "reshape"}
 
 
-def longest_path(graph: Digraph, source: int, target: int, layers: Optional[dict] = None) -> list:
+def longest_path(graph: Digraph, source: int, target: int, layers: Optional[dict] = None,
+                 blocked: frozenset = frozenset()) -> list:
     """Longest source->target path in a DAG (iterative, linear time).
 
     With ``layers``, only structural layers (convs, transitions, merges) count,
     so a VAE's log-variance branch with its extra exp/scale ops does not
-    outweigh the mean branch; ties go to the earlier-built predecessor.
+    outweigh the mean branch; ties go to the earlier-built predecessor. The
+    path does not use the ``blocked`` edges ``(u, v)`` (side branches, see
+    :func:`side_branch_edges`) unless the target cannot be reached without them.
+
+    >>> g = Digraph()
+    >>> for u, v in [(0, 1), (1, 2), (2, 3), (0, 3)]:
+    ...     g.add_edge(u, v)
+    >>> longest_path(g, 0, 3), longest_path(g, 0, 3, blocked=frozenset({(2, 3)}))
+    ([0, 1, 2, 3], [0, 3])
     """
     # One pass in the whole graph's (remembered) topological order: a node's best is
     # final when it is reached, and the answer does not depend on the order, since a
@@ -167,6 +176,8 @@ def longest_path(graph: Digraph, source: int, target: int, layers: Optional[dict
             break
         length = found[0]
         for succ in graph.successors(node):
+            if blocked and (node, succ) in blocked:
+                continue
             weight = 1 if layers is None or layers[succ].kind in STRUCTURAL else 0
             candidate = (length + weight, node)
             known = best.get(succ)
@@ -174,12 +185,45 @@ def longest_path(graph: Digraph, source: int, target: int, layers: Optional[dict
                     known[0] == candidate[0] and node < known[1]):
                 best[succ] = candidate
     if target not in best:
-        return [source, target]
+        return longest_path(graph, source, target, layers) if blocked else [source, target]
     path, node = [], target
     while node is not None:
         path.append(node)
         node = best[node][1]
     return path[::-1]
+
+
+def side_branch_edges(lg: LayerGraph) -> frozenset:
+    """Edges ``(u, m)`` into a merge ``m`` from a branch that only modulates m's other input.
+
+    The main path does not run through them (:func:`longest_path`). Judged by
+    shapes: an operand of a Mul that broadcasts against another operand of the
+    same Mul is a gate (an attention gate's 1-channel map, a squeeze-excitation's
+    1×1 vector); the full-size operand carries the data.
+    """
+    layers = lg.layers
+    blocked: set = set()
+    for lid, layer in layers.items():
+        if layer.kind == "mul" and len(layer.inputs) > 1:
+            gates = [u for u in layer.inputs if any(
+                w != u and _broadcasts(layers[u].out_shape, layers[w].out_shape) for w in layer.inputs)]
+            if gates and len(set(gates)) < len(set(layer.inputs)):
+                blocked.update((u, lid) for u in gates)
+    return frozenset(blocked)
+
+
+def _broadcasts(small: Optional[tuple], big: Optional[tuple]) -> bool:
+    """True when ``small`` broadcasts to ``big`` (batch aside) and is smaller on some axis."""
+    if small is None or big is None or len(small) != len(big) or len(small) < 2:
+        return False
+    smaller = False
+    for a, b in zip(small[1:], big[1:]):
+        if a == b:
+            continue
+        if a != 1:
+            return False
+        smaller = True
+    return smaller
 
 
 def _role(layer: Layer, before: Optional[tuple], after: Optional[tuple]) -> tuple[str, Optional[float]]:
@@ -255,7 +299,7 @@ def spatial_of(layer: Layer) -> Optional[tuple]:
 def analyse_structure(lg: LayerGraph) -> Structure:
     layers = lg.layers
     inp, out, _ = choose_io(lg)
-    path = longest_path(lg.dag, inp, out, lg.layers)
+    path = longest_path(lg.dag, inp, out, lg.layers, blocked=side_branch_edges(lg))
     steps: list[Step] = []
     level = 0
     prev = spatial_of(layers[path[0]])
@@ -352,7 +396,12 @@ def _side_off_path(lg: LayerGraph, path: list, side: dict) -> None:
 
     A layer with ancestors on both sides is the decoder's, and so is an up
     transition and what follows it (U-Net++'s nested nodes X^{0,1}, X^{0,2}
-    upsample the level below: they are decoders of their own).
+    upsample the level below: they are decoders of their own). So is a branch from
+    the encoder whose every consumer is a decoder layer off the main path: it is
+    computed for the decoder's own side branch (an attention gate's 1×1 conv of
+    the skip, added to the decoder's before the gate multiplies the skip). A
+    branch that goes straight into a main-path merge (a skip's crop) keeps the
+    encoder's side.
     """
     on_path = set(path)
     order = lg.dag.topological_sort()
@@ -365,6 +414,12 @@ def _side_off_path(lg: LayerGraph, path: list, side: dict) -> None:
             before = spatial_of(lg.layers[layer.inputs[0]]) if layer.inputs else None
             up = _role(layer, before, spatial_of(layer))[0] == "up"
             side[lid] = "decoder" if "decoder" in preds or up else "encoder"
+    for lid in reversed(order):
+        if lid in on_path or side.get(lid) != "encoder":
+            continue
+        consumers = list(lg.dag.successors(lid))
+        if consumers and all(c not in on_path and side.get(c) == "decoder" for c in consumers):
+            side[lid] = "decoder"
 
 
 def _skips(lg: LayerGraph, st: Structure) -> list:

@@ -163,6 +163,56 @@ def unet_pp(widths=(4, 8, 16, 32)):
     return UNetPP()
 
 
+def attention_unet(widths=(4, 8, 16, 32)):
+    """Attention U-Net (Oktay et al. 2018) with 3 levels.
+
+    Each skip x is multiplied by a gate: psi(relu(W_g g + W_x x)), 1x1 convs to
+    ``inter`` channels, then a 1x1 conv to 1 channel and a sigmoid; g is the
+    upsampled decoder tensor (nearest x2 + conv). The gated skip is concatenated
+    with g and read by a double conv.
+    """
+    torch, nn, F = _torch()
+    c1, c2, c3, c4 = widths
+
+    class Gate(nn.Module):
+        def __init__(self, channels: int, inter: int):
+            super().__init__()
+            self.wg, self.wx = nn.Conv2d(channels, inter, 1), nn.Conv2d(channels, inter, 1)
+            self.psi = nn.Conv2d(inter, 1, 1)
+
+        def forward(self, g, x):
+            return x * torch.sigmoid(self.psi(F.relu(self.wg(g) + self.wx(x))))
+
+    def up(cin, cout):
+        return nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU())
+
+    class AttUNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pool = nn.MaxPool2d(2)
+            self.enc1, self.enc2 = _double(nn, 1, c1), _double(nn, c1, c2)
+            self.enc3, self.bottleneck = _double(nn, c2, c3), _double(nn, c3, c4)
+            self.up3, self.att3, self.dec3 = up(c4, c3), Gate(c3, c2), _double(nn, 2 * c3, c3)
+            self.up2, self.att2, self.dec2 = up(c3, c2), Gate(c2, c1), _double(nn, 2 * c2, c2)
+            self.up1, self.att1, self.dec1 = up(c2, c1), Gate(c1, c1 // 2), _double(nn, 2 * c1, c1)
+            self.head = nn.Conv2d(c1, 1, 1)
+
+        def forward(self, x):
+            e1 = self.enc1(x)
+            e2 = self.enc2(self.pool(e1))
+            e3 = self.enc3(self.pool(e2))
+            b = self.bottleneck(self.pool(e3))
+            d3 = self.up3(b)
+            d3 = self.dec3(torch.cat([self.att3(d3, e3), d3], 1))
+            d2 = self.up2(d3)
+            d2 = self.dec2(torch.cat([self.att2(d2, e2), d2], 1))
+            d1 = self.up1(d2)
+            d1 = self.dec1(torch.cat([self.att1(d1, e1), d1], 1))
+            return self.head(d1)
+
+    return AttUNet()
+
+
 def strided(kernel: int):
     """Strided-conv encoder, ConvTranspose decoder.
 
@@ -456,6 +506,8 @@ MODELS: dict[str, Spec] = {
     "unet_original": Spec(unet, ((1, 1, 572, 572),), kwargs=dict(out_channels=2, pad=0, crop=True)),
     "unet_add": Spec(add_unet, ((1, 1, 64, 64),)),
     "unet_pp": Spec(unet_pp, ((1, 1, 64, 64),)),
+    "attention_unet": Spec(attention_unet, ((1, 1, 64, 64),)),
+    "attention_unet_dynamo": Spec(attention_unet, ((1, 1, 64, 64),), dynamo=True),
     "strided_k3": Spec(strided, ((1, 1, 32, 32),), kwargs=dict(kernel=3)),
     "strided_k4": Spec(strided, ((1, 1, 32, 32),), kwargs=dict(kernel=4)),
     "conv1d": Spec(conv1d_ae, ((1, 1, 100),)),

@@ -243,6 +243,41 @@ def test_unet_pp_nested_skips_join_equal_sizes(corpus):
     assert a.verdict == "symmetric with notes"
 
 
+ATT_UNET_PAIRS = [
+    ("enc1.0", "head", 0), ("enc1.2", "dec1.2", 0), ("enc1.2", "dec1.0", 0),
+    ("enc2.2", "dec2.2", 1), ("enc2.2", "dec2.0", 1), ("enc3.2", "dec3.2", 2), ("enc3.2", "dec3.0", 2),
+]
+# The gates (wg, wx 1×1 → add → relu → psi 1×1 to one channel → sigmoid → × skip) only
+# modulate the skip: the main path goes from up k straight to the Concat, and the gate
+# convs are not decoder stages to pair. up k.1 (2c→c after the upsample) halves the
+# width at a level where the encoder doubles it (enc k.0, c/2→c): no inverse, no pair.
+ATT_UNET_UNPAIRED = ["enc2.0", "enc3.0", "bottleneck.0", "bottleneck.2", "up3.1", "up2.1", "up1.1"]
+
+
+@pytest.mark.parametrize("name", ["attention_unet", "attention_unet_dynamo"])
+def test_attention_unet_gates_are_side_branches(corpus, name):
+    a = symcheck.analyze(corpus[name])
+    assert a.ladder_text() == "64 → 32 → 16 → 8 ‖ 8 → 16 → 32 → 64"
+    assert path_kinds(a) == (["conv", "conv", "max-pool"] * 3 + ["conv", "conv"]
+                             + ["upsample", "conv", "concat", "conv", "conv"] * 3 + ["conv"])
+    gate_layers = [layer for layer in a.layers.layers.values()
+                   if layer.name.startswith("att")]
+    assert len(gate_layers) == 3 * 5  # wg, wx, add, psi, mul per gate
+    for layer in gate_layers:
+        assert layer.id not in a.structure.on_path, layer.name
+        assert a.structure.side[layer.id] == "decoder", layer.name
+    assert skips(a) == [("concat", "enc3.2", 2), ("concat", "enc2.2", 1), ("concat", "enc1.2", 0)]
+    check_skips_join_equal_sizes(a)
+    assert pairs(a) == ATT_UNET_PAIRS
+    assert json_pairs(a) == ATT_UNET_PAIRS
+    check_pairs_at_one_resolution(a)
+    assert unpaired(a) == ATT_UNET_UNPAIRED
+    assert codes(a) == ["SC104"] + ["SC201"] * 6  # no SC203 for the gates' 1×1 convs
+    assert a.side_params("encoder") == 40 + 148 + 296 + 584 + 1168 + 2320
+    assert round_trip_statement(a) == "H, W ≡ 0 (mod 8)"
+    assert a.verdict == "symmetric with notes"
+
+
 # -- 4. strided convs and transposed convs -----------------------------------------
 
 STRIDED_PAIRS = [("encoder.0", "decoder.4", 0), ("encoder.2", "decoder.2", 1),
