@@ -16,6 +16,7 @@ Everything here is decided by shapes and graph structure, never by names:
 from __future__ import annotations
 
 import functools
+import heapq
 import math
 from collections import deque
 from dataclasses import dataclass, field
@@ -105,6 +106,11 @@ class Structure:
     def ups(self) -> list:
         return [s for s in self.steps if s.role == "up"]
 
+    @functools.cached_property
+    def up_levels(self) -> int:
+        """How many levels the up transitions return (a ×8 resize after three ×2 downs: 3)."""
+        return sum(s.level_in - s.level_out for s in self.ups)
+
     @property
     def is_encoder_decoder(self) -> bool:
         return bool(self.downs) and bool(self.ups)
@@ -193,22 +199,38 @@ def longest_path(graph: Digraph, source: int, target: int, layers: Optional[dict
     return path[::-1]
 
 
-def side_branch_edges(lg: LayerGraph) -> frozenset:
+def side_branch_edges(lg: LayerGraph, limit: int = 256) -> frozenset:
     """Edges ``(u, m)`` into a merge ``m`` from a branch that only modulates m's other input.
 
     The main path does not run through them (:func:`longest_path`). Judged by
-    shapes: an operand of a Mul that broadcasts against another operand of the
-    same Mul is a gate (an attention gate's 1-channel map, a squeeze-excitation's
-    1×1 vector); the full-size operand carries the data.
+    shapes and graph structure, two cases:
+
+    * a multiplicative gate: an operand of a Mul that broadcasts against
+      another operand of the same Mul (an attention gate's 1-channel map, a
+      squeeze-excitation's 1×1 vector); the full-size operand carries the
+      data;
+    * a global-pool branch that is merged back at the resolution it pooled:
+      from a global pool, the first merge where the branch meets a tensor of
+      the pooled tensor's size (ASPP's image-level feature, upsampled and
+      concatenated with the atrous branches).
+
+    Each global-pool branch is followed for at most ``limit`` layers.
     """
     layers = lg.layers
     blocked: set = set()
+    pools = []
     for lid, layer in layers.items():
-        if layer.kind == "mul" and len(layer.inputs) > 1:
+        if layer.kind == "global-pool":
+            pools.append(lid)
+        elif layer.kind == "mul" and len(layer.inputs) > 1:
             gates = [u for u in layer.inputs if any(
                 w != u and _broadcasts(layers[u].out_shape, layers[w].out_shape) for w in layer.inputs)]
             if gates and len(set(gates)) < len(set(layer.inputs)):
                 blocked.update((u, lid) for u in gates)
+    if pools:
+        position = {lid: i for i, lid in enumerate(lg.dag.topological_sort())}
+        for pool in pools:
+            blocked |= _pool_branch_edges(lg, pool, position, limit)
     return frozenset(blocked)
 
 
@@ -224,6 +246,34 @@ def _broadcasts(small: Optional[tuple], big: Optional[tuple]) -> bool:
             return False
         smaller = True
     return smaller
+
+
+def _pool_branch_edges(lg: LayerGraph, pool: int, position: dict, limit: int) -> set:
+    """The edges by which a global pool's branch rejoins a tensor of the pooled size."""
+    layers = lg.layers
+    inputs = layers[pool].inputs
+    pooled = spatial_of(layers[inputs[0]]) if inputs else None
+    if not pooled:
+        return set()
+    branch = {pool}
+    heap = [(position[s], s) for s in lg.dag.successors(pool)]
+    heapq.heapify(heap)
+    edges: set = set()
+    while heap and len(branch) < limit:
+        _, lid = heapq.heappop(heap)
+        if lid in branch:
+            continue
+        layer = layers[lid]
+        outside = [i for i in layer.inputs if i not in branch]
+        if outside and layer.kind in MERGE_KINDS:
+            # the branch rejoins here; in topological order every branch input is already seen
+            if any(spatial_of(layers[i]) == pooled for i in outside):
+                edges.update((i, lid) for i in layer.inputs if i in branch)
+            continue
+        branch.add(lid)
+        for s in lg.dag.successors(lid):
+            heapq.heappush(heap, (position[s], s))
+    return edges
 
 
 def _role(layer: Layer, before: Optional[tuple], after: Optional[tuple]) -> tuple[str, Optional[float]]:
@@ -303,6 +353,7 @@ def analyse_structure(lg: LayerGraph) -> Structure:
     steps: list[Step] = []
     level = 0
     prev = spatial_of(layers[path[0]])
+    below: list = []  # the factors of the down transitions not yet undone, latest last
     for lid in path[1:-1]:
         layer = layers[lid]
         after = spatial_of(layer)
@@ -310,8 +361,11 @@ def analyse_structure(lg: LayerGraph) -> Structure:
         step = Step(lid, role, factor, level_in=level)
         if role == "down":
             level += 1
+            below.append(factor)
         elif role == "up":
-            level -= 1
+            span = _up_span(factor, below)
+            level -= span
+            del below[len(below) - span:]
         step.level_out = level
         steps.append(step)
         if after is not None:
@@ -365,6 +419,28 @@ def analyse_structure(lg: LayerGraph) -> Structure:
     structure.skips = _skips(lg, structure)
     _pair(lg, structure)
     return structure
+
+
+def _up_span(factor: Optional[float], below: list) -> int:
+    """How many levels an up transition returns: one, or k when its factor is the
+    product of the last k down factors (DeepLab's single ×8 resize after three ×2).
+
+    >>> _up_span(2, [2, 2, 2]), _up_span(8, [2, 2, 2]), _up_span(4, [2, 4]), _up_span(3, [2, 2])
+    (1, 3, 1, 1)
+    """
+    if not isinstance(factor, (int, float)):
+        return 1
+    product: float = 1
+    for k in range(1, len(below) + 1):
+        f = below[-k]
+        if not isinstance(f, (int, float)):
+            break
+        product *= f
+        if k > 1 and product == factor:
+            return k
+        if product >= factor:
+            break
+    return 1
 
 
 def _middle_dense(layers: dict, steps: list, split: int, deepest: int) -> int:

@@ -213,6 +213,37 @@ def attention_unet(widths=(4, 8, 16, 32)):
     return AttUNet()
 
 
+def aspp_net():
+    """DeepLab-style segmenter: three stride-2 convs, a dilated conv, ASPP, one x8 resize.
+
+    ASPP: a 1x1 conv, a dilated 3x3 conv and an image-level branch (global average
+    pool, 1x1 conv, bilinear resize back to the feature map's size) concatenated and
+    projected; a 1x1 classifier, then a bilinear resize to the input's size.
+    """
+    torch, nn, F = _torch()
+
+    def conv(cin, cout, k=3, stride=1, dilation=1):
+        return nn.Sequential(nn.Conv2d(cin, cout, k, stride, dilation * (k // 2), dilation=dilation),
+                             nn.ReLU())
+
+    class ASPPNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone = nn.Sequential(conv(3, 8, stride=2), conv(8, 16, stride=2),
+                                          conv(16, 32, stride=2), conv(32, 32, dilation=2))
+            self.b0, self.b1 = conv(32, 16, k=1), conv(32, 16, dilation=6)
+            self.image = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(32, 16, 1), nn.ReLU())
+            self.project, self.cls = conv(48, 16, k=1), nn.Conv2d(16, 4, 1)
+
+        def forward(self, x):
+            f = self.backbone(x)
+            g = F.interpolate(self.image(f), size=f.shape[-2:], mode="bilinear", align_corners=False)
+            y = self.cls(self.project(torch.cat([self.b0(f), self.b1(f), g], 1)))
+            return F.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+    return ASPPNet()
+
+
 def strided(kernel: int):
     """Strided-conv encoder, ConvTranspose decoder.
 
@@ -508,6 +539,7 @@ MODELS: dict[str, Spec] = {
     "unet_pp": Spec(unet_pp, ((1, 1, 64, 64),)),
     "attention_unet": Spec(attention_unet, ((1, 1, 64, 64),)),
     "attention_unet_dynamo": Spec(attention_unet, ((1, 1, 64, 64),), dynamo=True),
+    "aspp": Spec(aspp_net, ((1, 3, 64, 64),), output_names=("logits",)),
     "strided_k3": Spec(strided, ((1, 1, 32, 32),), kwargs=dict(kernel=3)),
     "strided_k4": Spec(strided, ((1, 1, 32, 32),), kwargs=dict(kernel=4)),
     "conv1d": Spec(conv1d_ae, ((1, 1, 100),)),

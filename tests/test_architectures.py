@@ -278,6 +278,40 @@ def test_attention_unet_gates_are_side_branches(corpus, name):
     assert a.verdict == "symmetric with notes"
 
 
+# -- 3c. ASPP: an image-level (global pool) branch and one ×8 resize -------------------
+
+def test_aspp_global_pool_branch_is_no_bottleneck(corpus):
+    a = symcheck.analyze(corpus["aspp"])
+    # the global pool branch comes back to 8×8 and joins the atrous branches: a side
+    # branch, so the bottleneck is the 8×8 feature map, not the pooled 1×1 vector
+    assert a.ladder_text() == "64 → 32 → 16 → 8 ‖ 8 → 64"
+    assert a.bottleneck.name == "backbone.2.0"
+    assert path_kinds(a) == ["conv"] * 5 + ["concat", "conv", "conv", "upsample"]
+    names = path_names(a)
+    assert names[:5] + names[6:8] == ["backbone.0.0", "backbone.1.0", "backbone.2.0", "backbone.3.0",
+                                      "b0.0", "project.0", "cls"]
+    pooled = [layer for layer in a.layers.layers.values() if layer.kind == "global-pool"]
+    assert len(pooled) == 1 and pooled[0].id not in a.structure.on_path
+    # the ×8 resize returns from level 3 to level 0 in one step: the three levels are
+    # undone (no SC003), the decoder meets the encoder at 64×64 (no SC102), and the
+    # missing intermediate stages are SC204's finding
+    resize = a.structure.path[-2]
+    assert a.structure.level_of[resize] == (3, 0)
+    assert [lv.up for lv in a.structure.levels[:3]] == [resize, None, None]
+    assert a.structure.levels[0].decoder_size == (64, 64)
+    assert a.structure.skips == []  # the Concat joins bottleneck tensors, no encoder skip
+    # stem ↔ head; b0.0 (32→16 reading level 3) inverts backbone.2.0 (16→32 writing it)
+    assert pairs(a) == [("backbone.0.0", "cls", 0), ("backbone.2.0", "b0.0", 3)]
+    assert json_pairs(a) == [("backbone.0.0", "cls", 0), ("backbone.2.0", "b0.0", 3)]
+    assert unpaired(a) == ["backbone.1.0", "backbone.3.0", "project.0"]
+    assert codes(a) == ["SC104", "SC201", "SC201", "SC203", "SC204"]
+    sc204 = by_code(a, "SC204")[0]
+    assert "level 3 to level 0" in sc204.message and "×8" in sc204.message
+    assert sc204.layers[1:] == ("backbone.0.0", "backbone.1.0", "backbone.2.0")
+    assert round_trip_statement(a) == "only H, W = 64"  # both resizes are to fixed sizes
+    assert a.verdict == "symmetric with notes"
+
+
 # -- 4. strided convs and transposed convs -----------------------------------------
 
 STRIDED_PAIRS = [("encoder.0", "decoder.4", 0), ("encoder.2", "decoder.2", 1),
