@@ -158,19 +158,22 @@ def _sc002(a: Analysis):
 
 
 @rule("SC003", "level-count-mismatch", "error",
-      "the number of down transitions differs from the number of up transitions",
-      why="Each down transition (pooling, strided conv) must be undone by one up transition "
+      "the number of down transitions differs from the number of levels the up transitions return",
+      why="Each down transition (pooling, strided conv) must be undone by an up transition "
           "for the output to come back to the input's resolution; a missing or extra one "
-          "changes the output size by a whole factor.",
+          "changes the output size by a whole factor. One up transition may return several "
+          "levels at once (a ×8 resize after three ×2 downs: SC204 says so).",
       example="28 → 14 → 7 ‖ 7 → 14 → 28 → 56",
       fix="Add or remove an upsampling stage so the decoder has as many as the encoder.")
 def _sc003(a: Analysis):
     if not a.is_encoder_decoder:
         return
-    downs, ups = a.structure.downs, a.structure.ups
-    if len(downs) != len(ups):
+    st = a.structure
+    downs, ups = st.downs, st.ups
+    if len(downs) != st.up_levels:
+        returning = f" returning {st.up_levels} level(s)" if st.up_levels != len(ups) else ""
         yield RULES["SC003"].finding(
-            f"{len(downs)} down transition(s) but {len(ups)} up transition(s)",
+            f"{len(downs)} down transition(s) but {len(ups)} up transition(s){returning}",
             [_name(a, s.layer) for s in downs + ups])
 
 
@@ -397,7 +400,7 @@ def _sc104(a: Analysis):
     statement = round_trip_statement(a)
     if statement.startswith("no size") and not a.is_reconstruction:
         return  # dense prediction: SC105 says how the size changes
-    if statement.startswith("no size") and len(a.structure.downs) != len(a.structure.ups):
+    if statement.startswith("no size") and len(a.structure.downs) != a.structure.up_levels:
         return  # SC003 is the reason no size round-trips
     if statement.startswith("no size"):
         yield RULES["SC104"].finding(f"gives back its input size for {statement}", [a.input_name])
@@ -601,19 +604,27 @@ def _k(layer) -> str:
 
 
 @rule("SC204", "operator-asymmetry", "info",
-      "a down transition and its mirrored up transition are not of the same nature",
+      "a down transition and its mirrored up transition are not of the same nature, or one "
+      "up transition returns several levels",
       why="A fixed down transition (max-pool) mirrored by a learned up transition "
           "(transposed conv), or the reverse, puts learned parameters on one side only; "
-          "it is common and often fine, but it is not a mirror image.",
+          "it is common and often fine, but it is not a mirror image. Neither is a single "
+          "×8 resize back over three ×2 downs (DeepLab): the decoder has no stage at the "
+          "levels in between.",
       example="maxpool ↓2 ↔ transposed conv k2 s2 ↑2 (MATLAB image-to-image example)",
       fix="Pair max-pool with upsampling, and strided conv with transposed conv (or conv + "
           "pixel shuffle), if you want the halves to mirror.")
 def _sc204(a: Analysis):
     if not a.is_encoder_decoder:
         return
+    st = a.structure
     groups: dict = {}
-    for level in a.structure.levels[:-1]:
+    for level in st.levels[:-1]:
         if level.down is None or level.up is None:
+            continue
+        span = st.level_of.get(level.up)
+        if isinstance(span, tuple) and span[0] - span[1] > 1:
+            yield _jump_finding(a, level.up, span)
             continue
         down, up = a.layer(level.down), a.layer(level.up)
         if down.learned == up.learned:
@@ -628,6 +639,21 @@ def _sc204(a: Analysis):
             f"the decoder uses {up_text} ({', '.join(ups)}) where the encoder uses {down_text} "
             f"({', '.join(downs)}) at level(s) {which}",
             ups + downs, level=levels[0].index)
+
+
+def _jump_finding(a: Analysis, up_id, span: tuple) -> Finding:
+    """SC204 for one up transition that returns from level ``span[0]`` to ``span[1]``."""
+    st = a.structure
+    downs = [st.levels[k].down for k in range(span[1], span[0]) if st.levels[k].down is not None]
+    texts = sorted({_transition_text(a.layer(d)) for d in downs})
+    up = a.layer(up_id)
+    step = next((s for s in st.steps if s.layer == up_id), None)
+    factor = f"×{step.factor} " if step is not None and isinstance(step.factor, int) else ""
+    names = [_name(a, d) for d in downs]
+    return RULES["SC204"].finding(
+        f"{up.name} ({_transition_text(up)}) returns from level {span[0]} to level {span[1]} in "
+        f"one {factor}step where the encoder takes {len(downs)} ({' and '.join(texts)}: "
+        f"{', '.join(names)})", [up.name] + names, level=span[1])
 
 
 def _transition_text(layer) -> str:

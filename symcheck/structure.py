@@ -16,7 +16,9 @@ Everything here is decided by shapes and graph structure, never by names:
 from __future__ import annotations
 
 import functools
+import heapq
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
@@ -104,6 +106,11 @@ class Structure:
     def ups(self) -> list:
         return [s for s in self.steps if s.role == "up"]
 
+    @functools.cached_property
+    def up_levels(self) -> int:
+        """How many levels the up transitions return (a ×8 resize after three ×2 downs: 3)."""
+        return sum(s.level_in - s.level_out for s in self.ups)
+
     @property
     def is_encoder_decoder(self) -> bool:
         return bool(self.downs) and bool(self.ups)
@@ -147,12 +154,21 @@ STRUCTURAL = {"conv", "conv-transpose", "dense", "max-pool", "avg-pool", "lp-poo
               "concat", "add", "pad", "crop", "reshape"}
 
 
-def longest_path(graph: Digraph, source: int, target: int, layers: Optional[dict] = None) -> list:
+def longest_path(graph: Digraph, source: int, target: int, layers: Optional[dict] = None,
+                 blocked: frozenset = frozenset()) -> list:
     """Longest source->target path in a DAG (iterative, linear time).
 
     With ``layers``, only structural layers (convs, transitions, merges) count,
     so a VAE's log-variance branch with its extra exp/scale ops does not
-    outweigh the mean branch; ties go to the earlier-built predecessor.
+    outweigh the mean branch; ties go to the earlier-built predecessor. The
+    path does not use the ``blocked`` edges ``(u, v)`` (side branches, see
+    :func:`side_branch_edges`) unless the target cannot be reached without them.
+
+    >>> g = Digraph()
+    >>> for u, v in [(0, 1), (1, 2), (2, 3), (0, 3)]:
+    ...     g.add_edge(u, v)
+    >>> longest_path(g, 0, 3), longest_path(g, 0, 3, blocked=frozenset({(2, 3)}))
+    ([0, 1, 2, 3], [0, 3])
     """
     # One pass in the whole graph's (remembered) topological order: a node's best is
     # final when it is reached, and the answer does not depend on the order, since a
@@ -166,6 +182,8 @@ def longest_path(graph: Digraph, source: int, target: int, layers: Optional[dict
             break
         length = found[0]
         for succ in graph.successors(node):
+            if blocked and (node, succ) in blocked:
+                continue
             weight = 1 if layers is None or layers[succ].kind in STRUCTURAL else 0
             candidate = (length + weight, node)
             known = best.get(succ)
@@ -173,12 +191,89 @@ def longest_path(graph: Digraph, source: int, target: int, layers: Optional[dict
                     known[0] == candidate[0] and node < known[1]):
                 best[succ] = candidate
     if target not in best:
-        return [source, target]
+        return longest_path(graph, source, target, layers) if blocked else [source, target]
     path, node = [], target
     while node is not None:
         path.append(node)
         node = best[node][1]
     return path[::-1]
+
+
+def side_branch_edges(lg: LayerGraph, limit: int = 256) -> frozenset:
+    """Edges ``(u, m)`` into a merge ``m`` from a branch that only modulates m's other input.
+
+    The main path does not run through them (:func:`longest_path`). Judged by
+    shapes and graph structure, two cases:
+
+    * a multiplicative gate: an operand of a Mul that broadcasts against
+      another operand of the same Mul (an attention gate's 1-channel map, a
+      squeeze-excitation's 1×1 vector); the full-size operand carries the
+      data;
+    * a global-pool branch that is merged back at the resolution it pooled:
+      from a global pool, the first merge where the branch meets a tensor of
+      the pooled tensor's size (ASPP's image-level feature, upsampled and
+      concatenated with the atrous branches).
+
+    Each global-pool branch is followed for at most ``limit`` layers.
+    """
+    layers = lg.layers
+    blocked: set = set()
+    pools = []
+    for lid, layer in layers.items():
+        if layer.kind == "global-pool":
+            pools.append(lid)
+        elif layer.kind == "mul" and len(layer.inputs) > 1:
+            gates = [u for u in layer.inputs if any(
+                w != u and _broadcasts(layers[u].out_shape, layers[w].out_shape) for w in layer.inputs)]
+            if gates and len(set(gates)) < len(set(layer.inputs)):
+                blocked.update((u, lid) for u in gates)
+    if pools:
+        position = {lid: i for i, lid in enumerate(lg.dag.topological_sort())}
+        for pool in pools:
+            blocked |= _pool_branch_edges(lg, pool, position, limit)
+    return frozenset(blocked)
+
+
+def _broadcasts(small: Optional[tuple], big: Optional[tuple]) -> bool:
+    """True when ``small`` broadcasts to ``big`` (batch aside) and is smaller on some axis."""
+    if small is None or big is None or len(small) != len(big) or len(small) < 2:
+        return False
+    smaller = False
+    for a, b in zip(small[1:], big[1:]):
+        if a == b:
+            continue
+        if a != 1:
+            return False
+        smaller = True
+    return smaller
+
+
+def _pool_branch_edges(lg: LayerGraph, pool: int, position: dict, limit: int) -> set:
+    """The edges by which a global pool's branch rejoins a tensor of the pooled size."""
+    layers = lg.layers
+    inputs = layers[pool].inputs
+    pooled = spatial_of(layers[inputs[0]]) if inputs else None
+    if not pooled:
+        return set()
+    branch = {pool}
+    heap = [(position[s], s) for s in lg.dag.successors(pool)]
+    heapq.heapify(heap)
+    edges: set = set()
+    while heap and len(branch) < limit:
+        _, lid = heapq.heappop(heap)
+        if lid in branch:
+            continue
+        layer = layers[lid]
+        outside = [i for i in layer.inputs if i not in branch]
+        if outside and layer.kind in MERGE_KINDS:
+            # the branch rejoins here; in topological order every branch input is already seen
+            if any(spatial_of(layers[i]) == pooled for i in outside):
+                edges.update((i, lid) for i in layer.inputs if i in branch)
+            continue
+        branch.add(lid)
+        for s in lg.dag.successors(lid):
+            heapq.heappush(heap, (position[s], s))
+    return edges
 
 
 def _role(layer: Layer, before: Optional[tuple], after: Optional[tuple]) -> tuple[str, Optional[float]]:
@@ -254,10 +349,11 @@ def spatial_of(layer: Layer) -> Optional[tuple]:
 def analyse_structure(lg: LayerGraph) -> Structure:
     layers = lg.layers
     inp, out, _ = choose_io(lg)
-    path = longest_path(lg.dag, inp, out, lg.layers)
+    path = longest_path(lg.dag, inp, out, lg.layers, blocked=side_branch_edges(lg))
     steps: list[Step] = []
     level = 0
     prev = spatial_of(layers[path[0]])
+    below: list = []  # the factors of the down transitions not yet undone, latest last
     for lid in path[1:-1]:
         layer = layers[lid]
         after = spatial_of(layer)
@@ -265,8 +361,11 @@ def analyse_structure(lg: LayerGraph) -> Structure:
         step = Step(lid, role, factor, level_in=level)
         if role == "down":
             level += 1
+            below.append(factor)
         elif role == "up":
-            level -= 1
+            span = _up_span(factor, below)
+            level -= span
+            del below[len(below) - span:]
         step.level_out = level
         steps.append(step)
         if after is not None:
@@ -322,6 +421,28 @@ def analyse_structure(lg: LayerGraph) -> Structure:
     return structure
 
 
+def _up_span(factor: Optional[float], below: list) -> int:
+    """How many levels an up transition returns: one, or k when its factor is the
+    product of the last k down factors (DeepLab's single ×8 resize after three ×2).
+
+    >>> _up_span(2, [2, 2, 2]), _up_span(8, [2, 2, 2]), _up_span(4, [2, 4]), _up_span(3, [2, 2])
+    (1, 3, 1, 1)
+    """
+    if not isinstance(factor, (int, float)):
+        return 1
+    product: float = 1
+    for k in range(1, len(below) + 1):
+        f = below[-k]
+        if not isinstance(f, (int, float)):
+            break
+        product *= f
+        if k > 1 and product == factor:
+            return k
+        if product >= factor:
+            break
+    return 1
+
+
 def _middle_dense(layers: dict, steps: list, split: int, deepest: int) -> int:
     """The latent of a dense bottleneck: the middle dense layer between flatten and unflatten.
 
@@ -347,20 +468,45 @@ def _bottleneck_size(lg: LayerGraph, steps: list, split: int) -> Optional[tuple]
 
 
 def _side_off_path(lg: LayerGraph, path: list, side: dict) -> None:
-    """Layers off the main path take the side of their main-path ancestor."""
+    """Layers off the main path take the side of their main-path ancestor.
+
+    A layer with ancestors on both sides is the decoder's, and so is an up
+    transition and what follows it (U-Net++'s nested nodes X^{0,1}, X^{0,2}
+    upsample the level below: they are decoders of their own). So is a branch from
+    the encoder whose every consumer is a decoder layer off the main path: it is
+    computed for the decoder's own side branch (an attention gate's 1×1 conv of
+    the skip, added to the decoder's before the gate multiplies the skip). A
+    branch that goes straight into a main-path merge (a skip's crop) keeps the
+    encoder's side.
+    """
     on_path = set(path)
-    for lid in lg.dag.topological_sort():
+    order = lg.dag.topological_sort()
+    for lid in order:
         if lid in side or lid in on_path:
             continue
         preds = [side[p] for p in lg.dag.predecessors(lid) if p in side]
         if preds:
-            side[lid] = "decoder" if "decoder" in preds else "encoder"
+            layer = lg.layers[lid]
+            before = spatial_of(lg.layers[layer.inputs[0]]) if layer.inputs else None
+            up = _role(layer, before, spatial_of(layer))[0] == "up"
+            side[lid] = "decoder" if "decoder" in preds or up else "encoder"
+    for lid in reversed(order):
+        if lid in on_path or side.get(lid) != "encoder":
+            continue
+        consumers = list(lg.dag.successors(lid))
+        if consumers and all(c not in on_path and side.get(c) == "decoder" for c in consumers):
+            side[lid] = "decoder"
 
 
 def _skips(lg: LayerGraph, st: Structure) -> list:
-    """Merges on the decoder side fed from the encoder side: skip connections."""
-    skips = []
-    on_path = set(st.path)
+    """Merges on the decoder side fed from the encoder side: skip connections.
+
+    One entry per (merge, encoder source): U-Net++'s nested nodes X^{0,1},
+    X^{0,2} all trace back to X^{0,0}.
+    """
+    skips: list = []
+    found: set = set()
+    on_path = st.on_path
     index = {lid: i for i, lid in enumerate(st.path)}
     for lid in st.path:
         layer = lg.layers[lid]
@@ -374,26 +520,39 @@ def _skips(lg: LayerGraph, st: Structure) -> list:
             if src == main_pred:
                 continue
             origin = src if src in on_path else _encoder_origin(lg, st, src)
-            if origin is not None and st.side.get(origin) == "encoder":
+            if origin is not None and st.side.get(origin) == "encoder" and (lid, origin) not in found:
+                found.add((lid, origin))
                 skips.append((lid, origin))
     return skips
 
 
 def _encoder_origin(lg: LayerGraph, st: Structure, lid: int) -> Optional[int]:
-    """The main-path layer an off-path branch (a crop, a 1×1 projection) starts from."""
-    seen = set()
-    stack = [lid]
-    on_path = set(st.path)
-    while stack:
-        cur = stack.pop()
-        if cur in seen:
-            continue
-        seen.add(cur)
+    """The main-path encoder layer an off-path skip input comes from, traced at its resolution.
+
+    Walks back breadth-first from ``lid`` through layers off the main path (a
+    crop, a 1×1 projection, an attention gate's multiply, U-Net++'s nested
+    nodes) to the nearest encoder layer on the main path. It never walks back
+    across a transition (an upsample, a pool, a strided conv): a tensor that
+    came from another resolution is not the skip's source. Adjustments (a
+    crop, a pad) are crossed: the original U-Net's crop is part of its skip.
+    """
+    layers = lg.layers
+    on_path = st.on_path
+    seen = {lid}
+    queue = deque([lid])
+    while queue:
+        cur = queue.popleft()
         if cur in on_path:
             if st.side.get(cur) == "encoder":
                 return cur
             continue
-        stack.extend(lg.dag.predecessors(cur))
+        layer = layers[cur]
+        after = spatial_of(layer)
+        for pred in lg.dag.predecessors(cur):
+            if pred in seen or _role(layer, spatial_of(layers[pred]), after)[0] in ("down", "up"):
+                continue
+            seen.add(pred)
+            queue.append(pred)
     return None
 
 
@@ -463,19 +622,31 @@ def _pair(lg: LayerGraph, st: Structure) -> None:
                 pairs.append(Pair(reads(d), e, d.layer, how))
                 used.update((e, d.layer))
     # A decoder layer that reads a skip merge exists because of the skip: it
-    # pairs with the skip's encoder source (the skip is the mirror evidence).
-    skip_source = {merge: src for merge, src in st.skips}
+    # pairs with the skip's encoder source (the skip is the mirror evidence),
+    # when that source writes the level the layer reads. Each source gives one
+    # skip pair, besides the partner its channel map found above.
+    skip_sources: dict = {}
+    for merge, src in st.skips:
+        skip_sources.setdefault(merge, []).append(src)
+    skip_paired: set = set()
     for s in dec:
         if s.layer in used:
             continue
-        for src_layer in layers[s.layer].inputs:
-            if src_layer in skip_source:
-                pairs.append(Pair(s.level_in, skip_source[src_layer], s.layer, "skip"))
-                used.add(s.layer)
-                break
+        found = next((src for merge in layers[s.layer].inputs for src in skip_sources.get(merge, ())
+                      if src not in skip_paired and _writes(st, src) == s.level_in), None)
+        if found is not None:
+            pairs.append(Pair(s.level_in, found, s.layer, "skip"))
+            used.add(s.layer)
+            skip_paired.add(found)
     position = {lid: i for i, lid in enumerate(st.path)}
     st.pairs = sorted(pairs, key=lambda p: (p.level, position.get(p.encoder, 0)))
     st.unpaired = [s.layer for s in learned if s.layer not in used]
+
+
+def _writes(st: Structure, lid: int) -> Optional[int]:
+    """The level a main-path layer writes (a transition writes the level it goes to)."""
+    level = st.level_of.get(lid)
+    return level[1] if isinstance(level, tuple) else level
 
 
 def _partial(e: Layer, d: Layer) -> bool:

@@ -124,6 +124,126 @@ def add_unet():
     return AddUNet()
 
 
+def unet_pp(widths=(4, 8, 16, 32)):
+    """U-Net++ of depth 3 (Zhou et al. 2018): nested dense skip paths.
+
+    Node X^{i,j} = double conv(concat(X^{i,0}, ..., X^{i,j-1}, up(X^{i+1,j-1}))); the
+    longest path runs down X^{0,0}..X^{3,0} and back up X^{2,1}, X^{1,2}, X^{0,3}.
+    Bilinear x2 upsampling with align_corners=True, as in the paper's code.
+    """
+    torch, nn, F = _torch()
+    c0, c1, c2, c3 = widths
+
+    class UNetPP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pool = nn.MaxPool2d(2)
+            self.up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True)
+            self.conv0_0, self.conv1_0 = _double(nn, 1, c0), _double(nn, c0, c1)
+            self.conv2_0, self.conv3_0 = _double(nn, c1, c2), _double(nn, c2, c3)
+            self.conv0_1, self.conv1_1 = _double(nn, c0 + c1, c0), _double(nn, c1 + c2, c1)
+            self.conv2_1 = _double(nn, c2 + c3, c2)
+            self.conv0_2, self.conv1_2 = _double(nn, 2 * c0 + c1, c0), _double(nn, 2 * c1 + c2, c1)
+            self.conv0_3 = _double(nn, 3 * c0 + c1, c0)
+            self.final = nn.Conv2d(c0, 1, 1)
+
+        def forward(self, x):
+            x0_0 = self.conv0_0(x)
+            x1_0 = self.conv1_0(self.pool(x0_0))
+            x0_1 = self.conv0_1(torch.cat([x0_0, self.up(x1_0)], 1))
+            x2_0 = self.conv2_0(self.pool(x1_0))
+            x1_1 = self.conv1_1(torch.cat([x1_0, self.up(x2_0)], 1))
+            x0_2 = self.conv0_2(torch.cat([x0_0, x0_1, self.up(x1_1)], 1))
+            x3_0 = self.conv3_0(self.pool(x2_0))
+            x2_1 = self.conv2_1(torch.cat([x2_0, self.up(x3_0)], 1))
+            x1_2 = self.conv1_2(torch.cat([x1_0, x1_1, self.up(x2_1)], 1))
+            x0_3 = self.conv0_3(torch.cat([x0_0, x0_1, x0_2, self.up(x1_2)], 1))
+            return self.final(x0_3)
+
+    return UNetPP()
+
+
+def attention_unet(widths=(4, 8, 16, 32)):
+    """Attention U-Net (Oktay et al. 2018) with 3 levels.
+
+    Each skip x is multiplied by a gate: psi(relu(W_g g + W_x x)), 1x1 convs to
+    ``inter`` channels, then a 1x1 conv to 1 channel and a sigmoid; g is the
+    upsampled decoder tensor (nearest x2 + conv). The gated skip is concatenated
+    with g and read by a double conv.
+    """
+    torch, nn, F = _torch()
+    c1, c2, c3, c4 = widths
+
+    class Gate(nn.Module):
+        def __init__(self, channels: int, inter: int):
+            super().__init__()
+            self.wg, self.wx = nn.Conv2d(channels, inter, 1), nn.Conv2d(channels, inter, 1)
+            self.psi = nn.Conv2d(inter, 1, 1)
+
+        def forward(self, g, x):
+            return x * torch.sigmoid(self.psi(F.relu(self.wg(g) + self.wx(x))))
+
+    def up(cin, cout):
+        return nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU())
+
+    class AttUNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pool = nn.MaxPool2d(2)
+            self.enc1, self.enc2 = _double(nn, 1, c1), _double(nn, c1, c2)
+            self.enc3, self.bottleneck = _double(nn, c2, c3), _double(nn, c3, c4)
+            self.up3, self.att3, self.dec3 = up(c4, c3), Gate(c3, c2), _double(nn, 2 * c3, c3)
+            self.up2, self.att2, self.dec2 = up(c3, c2), Gate(c2, c1), _double(nn, 2 * c2, c2)
+            self.up1, self.att1, self.dec1 = up(c2, c1), Gate(c1, c1 // 2), _double(nn, 2 * c1, c1)
+            self.head = nn.Conv2d(c1, 1, 1)
+
+        def forward(self, x):
+            e1 = self.enc1(x)
+            e2 = self.enc2(self.pool(e1))
+            e3 = self.enc3(self.pool(e2))
+            b = self.bottleneck(self.pool(e3))
+            d3 = self.up3(b)
+            d3 = self.dec3(torch.cat([self.att3(d3, e3), d3], 1))
+            d2 = self.up2(d3)
+            d2 = self.dec2(torch.cat([self.att2(d2, e2), d2], 1))
+            d1 = self.up1(d2)
+            d1 = self.dec1(torch.cat([self.att1(d1, e1), d1], 1))
+            return self.head(d1)
+
+    return AttUNet()
+
+
+def aspp_net():
+    """DeepLab-style segmenter: three stride-2 convs, a dilated conv, ASPP, one x8 resize.
+
+    ASPP: a 1x1 conv, a dilated 3x3 conv and an image-level branch (global average
+    pool, 1x1 conv, bilinear resize back to the feature map's size) concatenated and
+    projected; a 1x1 classifier, then a bilinear resize to the input's size.
+    """
+    torch, nn, F = _torch()
+
+    def conv(cin, cout, k=3, stride=1, dilation=1):
+        return nn.Sequential(nn.Conv2d(cin, cout, k, stride, dilation * (k // 2), dilation=dilation),
+                             nn.ReLU())
+
+    class ASPPNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone = nn.Sequential(conv(3, 8, stride=2), conv(8, 16, stride=2),
+                                          conv(16, 32, stride=2), conv(32, 32, dilation=2))
+            self.b0, self.b1 = conv(32, 16, k=1), conv(32, 16, dilation=6)
+            self.image = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(32, 16, 1), nn.ReLU())
+            self.project, self.cls = conv(48, 16, k=1), nn.Conv2d(16, 4, 1)
+
+        def forward(self, x):
+            f = self.backbone(x)
+            g = F.interpolate(self.image(f), size=f.shape[-2:], mode="bilinear", align_corners=False)
+            y = self.cls(self.project(torch.cat([self.b0(f), self.b1(f), g], 1)))
+            return F.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+    return ASPPNet()
+
+
 def strided(kernel: int):
     """Strided-conv encoder, ConvTranspose decoder.
 
@@ -522,6 +642,10 @@ MODELS: dict[str, Spec] = {
     "unet_dynamo": Spec(unet, ((1, 1, 256, 256),), dynamo=True),
     "unet_original": Spec(unet, ((1, 1, 572, 572),), kwargs=dict(out_channels=2, pad=0, crop=True)),
     "unet_add": Spec(add_unet, ((1, 1, 64, 64),)),
+    "unet_pp": Spec(unet_pp, ((1, 1, 64, 64),)),
+    "attention_unet": Spec(attention_unet, ((1, 1, 64, 64),)),
+    "attention_unet_dynamo": Spec(attention_unet, ((1, 1, 64, 64),), dynamo=True),
+    "aspp": Spec(aspp_net, ((1, 3, 64, 64),), output_names=("logits",)),
     "strided_k3": Spec(strided, ((1, 1, 32, 32),), kwargs=dict(kernel=3)),
     "strided_k4": Spec(strided, ((1, 1, 32, 32),), kwargs=dict(kernel=4)),
     "conv1d": Spec(conv1d_ae, ((1, 1, 100),)),

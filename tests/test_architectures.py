@@ -169,6 +169,149 @@ def test_add_unet(corpus):
     assert a.verdict == "symmetric with notes"
 
 
+# -- 3b. U-Net++ and Attention U-Net: skips traced by resolution ----------------------
+
+def json_pairs(a) -> list:
+    from symcheck.render.json import analysis_dict
+
+    return [(p["encoder"], p["decoder"], p["level"]) for p in analysis_dict(a)["pairs"]]
+
+
+def check_pairs_at_one_resolution(a):
+    """Every pair but stem-head joins an encoder layer's output and a decoder layer's
+    input of the same size; a decoder layer has one partner, an encoder layer at most
+    one channel-map partner and one skip partner."""
+    from symcheck.structure import spatial_of
+
+    for p in a.structure.pairs:
+        if p.how == "stem-head":
+            continue
+        decoder = a.layer(p.decoder)
+        assert spatial_of(a.layer(p.encoder)) == spatial_of(a.layer(decoder.inputs[0])), p
+    decoders = [p.decoder for p in a.structure.pairs]
+    assert len(decoders) == len(set(decoders))
+    for how in ("skip", "other"):
+        encoders = [p.encoder for p in a.structure.pairs
+                    if p.how != "stem-head" and (p.how == "skip") == (how == "skip")]
+        assert len(encoders) == len(set(encoders)), how
+
+
+def check_skips_join_equal_sizes(a):
+    from symcheck.structure import spatial_of
+
+    for merge, _ in a.structure.skips:
+        sizes = {spatial_of(a.layer(i)) for i in a.layer(merge).inputs}
+        assert sizes == {spatial_of(a.layer(merge))}
+
+
+UNET_PP_PAIRS = [
+    ("conv0_0.0", "final", 0), ("conv0_0.2", "conv0_3.2", 0), ("conv0_0.2", "conv0_3.0", 0),
+    ("conv1_0.2", "conv1_2.2", 1), ("conv1_0.2", "conv1_2.0", 1),
+    ("conv2_0.2", "conv2_1.2", 2), ("conv2_0.2", "conv2_1.0", 2),
+]
+# The main path runs X^{0,0} → X^{3,0} → X^{2,1} → X^{1,2} → X^{0,3}; the nested nodes
+# X^{0,1}, X^{1,1}, X^{0,2} are off it. Each Concat on the path joins X^{i,0} with the
+# nested nodes of row i (all at X^{i,0}'s size) and the upsampled decoder: one skip per
+# level, traced back to X^{i,0} without crossing the nested nodes' upsamples.
+
+
+def test_unet_pp_nested_skips_join_equal_sizes(corpus):
+    a = symcheck.analyze(corpus["unet_pp"])
+    assert a.ladder_text() == "64 → 32 → 16 → 8 ‖ 8 → 16 → 32 → 64"
+    assert path_kinds(a) == (["conv", "conv", "max-pool"] * 3 + ["conv", "conv"]
+                             + ["upsample", "concat", "conv", "conv"] * 3 + ["conv"])
+    assert [n for n in path_names(a) if n.startswith("conv")] == [
+        "conv0_0.0", "conv0_0.2", "conv1_0.0", "conv1_0.2", "conv2_0.0", "conv2_0.2",
+        "conv3_0.0", "conv3_0.2", "conv2_1.0", "conv2_1.2", "conv1_2.0", "conv1_2.2",
+        "conv0_3.0", "conv0_3.2"]
+    assert skips(a) == [("concat", "conv2_0.2", 2), ("concat", "conv1_0.2", 1),
+                        ("concat", "conv0_0.2", 0)]
+    check_skips_join_equal_sizes(a)
+    assert pairs(a) == UNET_PP_PAIRS
+    assert json_pairs(a) == UNET_PP_PAIRS
+    check_pairs_at_one_resolution(a)
+    assert unpaired(a) == ["conv1_0.0", "conv2_0.0", "conv3_0.0", "conv3_0.2"]
+    # every Concat joins equal sizes: no SC302; X^{1,0}, X^{2,0}'s first convs (c→2c)
+    # and the bottleneck X^{3,0} have no partner
+    assert codes(a) == ["SC104", "SC201", "SC201", "SC201"]
+    # the nested nodes upsample the row below: decoders of their own
+    for name in ("conv0_1.0", "conv1_1.2", "conv0_2.2"):
+        assert a.structure.side[layer_named(a, name).id] == "decoder"
+    # encoder: 3×3 convs 1→4, 4→4, 4→8, 8→8, 8→16, 16→16 with biases
+    assert a.side_params("encoder") == 40 + 148 + 296 + 584 + 1168 + 2320
+    assert round_trip_statement(a) == "H, W ≡ 0 (mod 8)"
+    assert a.verdict == "symmetric with notes"
+
+
+ATT_UNET_PAIRS = [
+    ("enc1.0", "head", 0), ("enc1.2", "dec1.2", 0), ("enc1.2", "dec1.0", 0),
+    ("enc2.2", "dec2.2", 1), ("enc2.2", "dec2.0", 1), ("enc3.2", "dec3.2", 2), ("enc3.2", "dec3.0", 2),
+]
+# The gates (wg, wx 1×1 → add → relu → psi 1×1 to one channel → sigmoid → × skip) only
+# modulate the skip: the main path goes from up k straight to the Concat, and the gate
+# convs are not decoder stages to pair. up k.1 (2c→c after the upsample) halves the
+# width at a level where the encoder doubles it (enc k.0, c/2→c): no inverse, no pair.
+ATT_UNET_UNPAIRED = ["enc2.0", "enc3.0", "bottleneck.0", "bottleneck.2", "up3.1", "up2.1", "up1.1"]
+
+
+@pytest.mark.parametrize("name", ["attention_unet", "attention_unet_dynamo"])
+def test_attention_unet_gates_are_side_branches(corpus, name):
+    a = symcheck.analyze(corpus[name])
+    assert a.ladder_text() == "64 → 32 → 16 → 8 ‖ 8 → 16 → 32 → 64"
+    assert path_kinds(a) == (["conv", "conv", "max-pool"] * 3 + ["conv", "conv"]
+                             + ["upsample", "conv", "concat", "conv", "conv"] * 3 + ["conv"])
+    gate_layers = [layer for layer in a.layers.layers.values()
+                   if layer.name.startswith("att")]
+    assert len(gate_layers) == 3 * 5  # wg, wx, add, psi, mul per gate
+    for layer in gate_layers:
+        assert layer.id not in a.structure.on_path, layer.name
+        assert a.structure.side[layer.id] == "decoder", layer.name
+    assert skips(a) == [("concat", "enc3.2", 2), ("concat", "enc2.2", 1), ("concat", "enc1.2", 0)]
+    check_skips_join_equal_sizes(a)
+    assert pairs(a) == ATT_UNET_PAIRS
+    assert json_pairs(a) == ATT_UNET_PAIRS
+    check_pairs_at_one_resolution(a)
+    assert unpaired(a) == ATT_UNET_UNPAIRED
+    assert codes(a) == ["SC104"] + ["SC201"] * 6  # no SC203 for the gates' 1×1 convs
+    assert a.side_params("encoder") == 40 + 148 + 296 + 584 + 1168 + 2320
+    assert round_trip_statement(a) == "H, W ≡ 0 (mod 8)"
+    assert a.verdict == "symmetric with notes"
+
+
+# -- 3c. ASPP: an image-level (global pool) branch and one ×8 resize -------------------
+
+def test_aspp_global_pool_branch_is_no_bottleneck(corpus):
+    a = symcheck.analyze(corpus["aspp"])
+    # the global pool branch comes back to 8×8 and joins the atrous branches: a side
+    # branch, so the bottleneck is the 8×8 feature map, not the pooled 1×1 vector
+    assert a.ladder_text() == "64 → 32 → 16 → 8 ‖ 8 → 64"
+    assert a.bottleneck.name == "backbone.2.0"
+    assert path_kinds(a) == ["conv"] * 5 + ["concat", "conv", "conv", "upsample"]
+    names = path_names(a)
+    assert names[:5] + names[6:8] == ["backbone.0.0", "backbone.1.0", "backbone.2.0", "backbone.3.0",
+                                      "b0.0", "project.0", "cls"]
+    pooled = [layer for layer in a.layers.layers.values() if layer.kind == "global-pool"]
+    assert len(pooled) == 1 and pooled[0].id not in a.structure.on_path
+    # the ×8 resize returns from level 3 to level 0 in one step: the three levels are
+    # undone (no SC003), the decoder meets the encoder at 64×64 (no SC102), and the
+    # missing intermediate stages are SC204's finding
+    resize = a.structure.path[-2]
+    assert a.structure.level_of[resize] == (3, 0)
+    assert [lv.up for lv in a.structure.levels[:3]] == [resize, None, None]
+    assert a.structure.levels[0].decoder_size == (64, 64)
+    assert a.structure.skips == []  # the Concat joins bottleneck tensors, no encoder skip
+    # stem ↔ head; b0.0 (32→16 reading level 3) inverts backbone.2.0 (16→32 writing it)
+    assert pairs(a) == [("backbone.0.0", "cls", 0), ("backbone.2.0", "b0.0", 3)]
+    assert json_pairs(a) == [("backbone.0.0", "cls", 0), ("backbone.2.0", "b0.0", 3)]
+    assert unpaired(a) == ["backbone.1.0", "backbone.3.0", "project.0"]
+    assert codes(a) == ["SC104", "SC201", "SC201", "SC203", "SC204"]
+    sc204 = by_code(a, "SC204")[0]
+    assert "level 3 to level 0" in sc204.message and "×8" in sc204.message
+    assert sc204.layers[1:] == ("backbone.0.0", "backbone.1.0", "backbone.2.0")
+    assert round_trip_statement(a) == "only H, W = 64"  # both resizes are to fixed sizes
+    assert a.verdict == "symmetric with notes"
+
+
 # -- 4. strided convs and transposed convs -----------------------------------------
 
 STRIDED_PAIRS = [("encoder.0", "decoder.4", 0), ("encoder.2", "decoder.2", 1),
