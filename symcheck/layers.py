@@ -12,7 +12,8 @@ axes. The pass handles, in this order:
   (Concat/Add/Mul of two data tensors) each become one layer;
 * fused ops: an activation, normalization, bias ``Add`` or scale ``Mul``
   directly after a layer joins that layer (tf2onnx ``BiasAdd``, Keras-torch
-  separate bias, BatchNorm as Mul+Add);
+  separate bias, BatchNorm as Mul+Add, GroupNorm as Reshape →
+  InstanceNormalization → Reshape);
 * layout: ``Transpose``, and ``Reshape``/``Squeeze``/``Unsqueeze`` that only
   move size-1 axes, are followed as axis permutations (NHWC graphs);
 * data movement that changes sizes (Keras ``UpSampling2D`` as Tile/Expand +
@@ -58,6 +59,7 @@ _NORMS = {"BatchNormalization": "batch-norm", "InstanceNormalization": "instance
           "LpNormalization": "lp-norm", "LRN": "lrn", "MeanVarianceNormalization": "mvn"}
 _NOISE = {"Identity", "Dropout", "Cast", "CastLike"}
 _LAYOUT = {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Tile", "Expand"}
+_REGROUP = {"Reshape", "Flatten", "Squeeze", "Unsqueeze"}  # new sizes, the same element order
 _ELEMENTWISE_CONST = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min"}
 _POOLS = {"MaxPool": "max-pool", "AveragePool": "avg-pool", "LpPool": "lp-pool"}
 # layers that are one elementwise function of one input (candidates for a gated activation)
@@ -155,6 +157,7 @@ class _Builder:
         self.constants = prop.initializers
         self.hidden = 0
         self._windows: dict = {}  # see window_layer
+        self._reader_map: Optional[dict] = None  # see _readers
         consumers = self.consumers
         for node in prop.order:  # the same nodes as the file's, read once
             for name in node.input:
@@ -668,6 +671,11 @@ class _Builder:
         view = self.views[data_name]
         out = node.output[0]
         op = node.op_type
+        if op in _NORMS and view.pending and self._norm_undone(view, node):
+            # GroupNorm written as Reshape → InstanceNormalization → Reshape: the norm
+            # joins the run of reshapes, and the reshape that undoes them folds it
+            self.views[out] = View(view.layer, None, list(view.pending) + [node])
+            return
         src = self.layers[view.layer]
         single = self.consumers.get(data_name, 0) == 1
         if op in _NOISE or op == "Pad":
@@ -724,7 +732,9 @@ class _Builder:
             node.op_type, attrs, view.axes, before, after)
         self.hidden += 1
         if axes is None:
-            self.views[out] = View(view.layer, None, list(view.pending) + [node])
+            pending = list(view.pending) + [node]
+            if not self._fold_norm_detour(view, pending, out):
+                self.views[out] = View(view.layer, None, pending)
             return
         self.views[out] = View(view.layer, axes)
         src = self.layers[view.layer]
@@ -738,6 +748,83 @@ class _Builder:
                 src.out_tensor, src.out_axes = out, moved
                 # views are relative to the layer's out_tensor, which is now ``out``
                 self.views[out] = View(view.layer, tuple(range(len(axes))))
+
+    def _readers(self, name: str) -> list:
+        """The nodes that read tensor ``name``'s values, once each (``Shape`` and ``Size``
+        read only its shape), and None for a graph output."""
+        if self._reader_map is None:
+            readers: dict = {}
+            for node in self.prop.order:
+                if node.op_type not in ("Shape", "Size"):
+                    for i in dict.fromkeys(node.input):
+                        if i:
+                            readers.setdefault(i, []).append(node)
+            for out in self.model.graph.output:
+                readers.setdefault(out.name, []).append(None)
+            self._reader_map = readers
+        return self._reader_map.get(name, [])
+
+    def _norm_undone(self, view: View, node) -> bool:
+        """Whether a norm over a regrouped view is regrouped back to the view's start.
+
+        The collected run before the norm and the nodes after it are Reshape,
+        Flatten, Squeeze or Unsqueeze alone (they keep the element order), each
+        after the norm the only reader of its input, up to the first tensor of the
+        run's starting shape: GroupNorm as the TorchScript and dynamo exporters
+        write it, ``(N, C, H, W) → (N, G, C/G·H·W) → InstanceNormalization → (N, C, H, W)``.
+        """
+        if any(n.op_type not in _REGROUP for n in view.pending):
+            return False
+        want = self.shape(view.pending[0].input[0])
+        if want is None or any(d is None for d in want):
+            return False
+        name = node.output[0]
+        for _ in range(4):
+            readers = self._readers(name)
+            if len(readers) != 1 or readers[0] is None:
+                return False
+            reader = readers[0]
+            if reader.op_type not in _REGROUP or reader.input[0] != name:
+                return False
+            name = reader.output[0]
+            if self.shape(name) == want:
+                return True
+        return False
+
+    def _fold_norm_detour(self, view: View, pending: list, out: str) -> bool:
+        """Fold a run that :meth:`_norm_undone` let a norm join, once it is back at its
+        starting shape: the norm joins the layer before it as BatchNorm does (when it
+        is that layer's only reader), else it is one ``norm`` layer. The norm is a
+        ``group-norm`` when it normalized groups of channels."""
+        norms = [n for n in pending if n.op_type in _NORMS]
+        start = pending[0].input[0]
+        if len(norms) != 1 or self.shape(out) != self.shape(start):
+            return False
+        norm, shape = norms[0], self.shape(start) or ()
+        grouped = self.shape(norm.input[0])
+        name = _NORMS[norm.op_type]
+        if norm.op_type == "InstanceNormalization" and grouped and len(grouped) > 1 \
+                and len(shape) > 1 and grouped[1] != shape[1]:
+            name = "group-norm"
+        names = [n.name for n in pending]
+        start_view = self.views[start]
+        src = self.layers[view.layer]
+        if not start_view.pending and start_view.axes is not None and src.kind != "input" \
+                and src.out_tensor == start and len(self._readers(start)) == 1:
+            src.nodes.extend(names)
+            src.scopes.append(norm.name)
+            src.norm = name
+            src.out_tensor = out
+            self.views[out] = View(src.id, start_view.axes)  # the same elements in the same order
+            return True
+        src_id = self.resolve(start, shape, norm)
+        layer = self._new("norm", "", norm.op_type, shape, shape, nodes=names, inputs=[src_id],
+                          out_tensor=out, norm=name)
+        layer.out_axes = _identity(len(shape))
+        layer.scopes = [norm.name] + [n for n in names if n != norm.name]
+        layer.transfer = [Expr.symbol("x")] * max(len(shape) - 2, 0)
+        self.views[out] = View(layer.id, _identity(len(shape)))
+        return True
 
     # -- outputs ----------------------------------------------------------
     def finish(self, output_names: list[str]) -> list[int]:
@@ -1210,3 +1297,4 @@ def _drop_identity(graph: Digraph, layers: dict) -> None:
             layers[s].inputs = [preds[0] if i == layer.id else i for i in layers[s].inputs]
         graph.remove_node(layer.id)
         del layers[layer.id]
+

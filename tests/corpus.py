@@ -4,7 +4,7 @@ Each entry of :data:`MODELS` builds one model at a fixed seed, with a dummy inpu
 and export options; :class:`Corpus` exports it the first time a test asks for
 it (TorchScript ``dynamo=False`` by default, ``dynamo=True`` for the ``*_dynamo``
 entries, weights inlined) and caches the path for the session. Channels are kept
-small so the whole corpus exports in well under a minute on 2 cores.
+small so the whole corpus exports in about a minute on 2 cores.
 
 The committed Keras exports live in ``tests/data/keras/`` (made by
 ``tests/data/keras/make_keras_corpus.py``, which needs TensorFlow).
@@ -397,6 +397,35 @@ def conditioned_ae():
     return CondAE()
 
 
+def groupnorm_ae():
+    """GroupNorm + SiLU around strided convs and transposed convs (the diffusion-VAE
+    style), with a pre-norm residual block at the bottleneck: GroupNorm reads a tensor
+    the residual Add reads too, so it cannot join the conv before it."""
+    torch, nn, F = _torch()
+
+    class GroupNormAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.n1 = nn.Conv2d(1, 8, 3, padding=1), nn.GroupNorm(2, 8)
+            self.c2, self.n2 = nn.Conv2d(8, 16, 4, stride=2, padding=1), nn.GroupNorm(4, 16)
+            self.c3, self.n3 = nn.Conv2d(16, 8, 4, stride=2, padding=1), nn.GroupNorm(2, 8)
+            self.rn, self.rc = nn.GroupNorm(2, 8), nn.Conv2d(8, 8, 3, padding=1)
+            self.u3, self.m3 = nn.ConvTranspose2d(8, 16, 4, stride=2, padding=1), nn.GroupNorm(4, 16)
+            self.u2, self.m2 = nn.ConvTranspose2d(16, 8, 4, stride=2, padding=1), nn.GroupNorm(2, 8)
+            self.head = nn.Conv2d(8, 1, 3, padding=1)
+
+        def forward(self, x):
+            h = F.silu(self.n1(self.c1(x)))
+            h = F.silu(self.n2(self.c2(h)))
+            h = F.silu(self.n3(self.c3(h)))
+            h = h + self.rc(F.silu(self.rn(h)))
+            h = F.silu(self.m3(self.u3(h)))
+            h = F.silu(self.m2(self.u2(h)))
+            return self.head(h)
+
+    return GroupNormAE()
+
+
 # ---------------------------------------------------------------------------
 # The corpus
 
@@ -443,6 +472,11 @@ MODELS: dict[str, Spec] = {
                             kwargs=dict(enc_widths=(8, 16, 32), dec_widths=(16, 8), dec_kernel=5)),
     "extra_up": Spec(plain_ae, ((1, 1, 32, 32),), kwargs=dict(enc_widths=(8, 8), dec_widths=(8, 8))),
     "two_inputs": Spec(conditioned_ae, ((1, 4), (1, 1, 32, 32)), input_names=("cond", "image")),
+    "groupnorm": Spec(groupnorm_ae, ((1, 1, 32, 32),)),
+    "groupnorm_dynamo": Spec(groupnorm_ae, ((1, 1, 32, 32),), dynamo=True),
+    "groupnorm_dynamic": Spec(groupnorm_ae, ((1, 1, 32, 32),), dynamic_axes={
+        "input": {0: "batch", 2: "height", 3: "width"},
+        "output": {0: "batch", 2: "out_height", 3: "out_width"}}),
 }
 
 KERAS_MODELS = ("keras_unet.onnx", "keras_conv1d.onnx", "keras_dense.onnx")

@@ -524,6 +524,60 @@ def test_keras_dense_bottleneck(corpus):
     assert a.verdict == "symmetric with notes"
 
 
+# -- 15. GroupNorm: reshapes that come back are no transitions ------------------------
+
+GN_KINDS = ["conv", "conv", "conv", "norm", "conv", "add", "conv-transpose", "conv-transpose", "conv"]
+GN_ROLES = ["keep", "down", "down", "keep", "keep", "keep", "up", "up", "keep"]
+GN_NORMED = ("c1", "c2", "c3", "rn", "u3", "u2")
+
+
+@pytest.mark.parametrize("name", ["groupnorm", "groupnorm_dynamo"])
+def test_groupnorm_is_a_norm_not_a_transition(corpus, name):
+    a = symcheck.analyze(corpus[name])
+    # Both exporters write GroupNorm as (N, C, H, W) → (N, G, C/G·H·W) →
+    # InstanceNormalization → (N, C, H, W) → scale and shift: one norm at the map's
+    # resolution, fused into the layer before it as BatchNorm is, not a reshape ↓ and
+    # back ↑ (which gave SC003, SC102 and SC204).
+    assert a.ladder_text() == "32 → 16 → 8 ‖ 8 → 16 → 32"
+    assert path_kinds(a) == GN_KINDS
+    assert [n for i, n in enumerate(path_names(a)) if i != 5] == [
+        "c1", "c2", "c3", "rn", "rc", "u3", "u2", "head"]  # (5 is the residual Add)
+    assert [s.role for s in a.structure.steps] == GN_ROLES
+    assert [layer.name for layer in a.layers.layers.values()
+            if layer.kind in ("reshape", "flatten", "unflatten")] == []
+    assert {n: (layer_named(a, n).norm, layer_named(a, n).activation) for n in GN_NORMED} == \
+        dict.fromkeys(GN_NORMED, ("group-norm", "silu"))
+    assert layer_named(a, "head").norm is None
+    assert layer_named(a, "c1").params == 80 + 16  # the conv, and GroupNorm's scale and shift
+    # rn reads the residual block's input, which the Add reads too: a norm layer of its own
+    rn = layer_named(a, "rn")
+    assert rn.kind == "norm" and rn.in_shape == rn.out_shape == (1, 8, 8, 8)
+    assert [lv.encoder_width for lv in a.structure.levels[:2]] == [8, 16]
+    assert [lv.decoder_width for lv in a.structure.levels[:2]] == [8, 16]
+    assert a.bottleneck.name == "c3"
+    assert a.bottleneck_values == 512 and a.compression == 2.0
+    assert pairs(a) == [("c1", "head", 0), ("c2", "u2", 1), ("c3", "u3", 2)]
+    assert unpaired(a) == ["rc"]  # the residual block's conv at the bottleneck
+    assert codes(a) == ["SC104", "SC201"]
+    assert round_trip_statement(a) == "H, W ≡ 0 (mod 4)"
+    assert a.verdict == "symmetric with notes"
+
+
+@pytest.mark.parametrize("name, kinds", [("groupnorm_dynamic", GN_KINDS)])
+def test_detours_keep_symbolic_sizes(corpus, name, kinds):
+    from symcheck.verify import verify
+
+    a = symcheck.analyze(corpus[name])
+    assert a.ladder_text() == "H → floor(H/2) → floor(H/4) ‖ floor(H/4) → 2*floor(H/4) → 4*floor(H/4)"
+    assert path_kinds(a) == kinds
+    assert codes(a) == ["SC104", "SC201"]
+    assert round_trip_statement(a) == "H, W ≡ 0 (mod 4)"
+    v = verify(a)  # the GroupNorms keep H, W at another size too
+    assert v.status == "verified" and all(c.ok for c in v.layers)
+    assert [(rt.size, rt.predicted, rt.actual, rt.held) for rt in v.round_trips] == [
+        (32, (32, 32), (32, 32), True), (30, (28, 28), (28, 28), True)]
+
+
 # -- every corpus model's inferred shapes hold in onnxruntime -------------------------
 
 @pytest.mark.parametrize("name", sorted(MODELS) + list(KERAS_MODELS))
