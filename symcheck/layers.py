@@ -21,6 +21,10 @@ axes. The pass handles, in this order:
   becomes one layer judged by the shapes at its two ends;
 * noise (Identity, Dropout, no-op Cast, all-zero Pad) disappears.
 
+After the pass, layout detours (reshapes out of a feature map's grid that a
+later reshape undoes: self-attention, a qkv split) are marked with the grid
+they stay on (:func:`_mark_detours`).
+
 Layers keep the names a user knows: Keras scopes (``conv2d_5``), PyTorch module
 paths (``decoder.3``), MATLAB layer names (``transposed-conv_1``).
 """
@@ -88,6 +92,7 @@ class Layer:
     transfer: list = field(default_factory=list)  # per spatial axis: Expr in "x", int, ("match", id, axis) or None
     scopes: list = field(default_factory=list)  # candidate names, best first
     weight: str = ""  # the weight initializer of a learned layer
+    grid: Optional[tuple] = None  # inside a layout detour: the spatial grid its values stay on
 
     @property
     def learned(self) -> bool:
@@ -1218,6 +1223,7 @@ def build(model: ModelProto, prop: Propagation, exporter: Exporter,
         for src in layer.inputs:
             graph.add_edge(src, layer.id)
     _drop_identity(graph, builder.layers)
+    _mark_detours(graph, builder.layers)
     layout = "NCHW"
     if builder.input_ids:
         layout = describe_layout(builder.layers[builder.input_ids[0]].out_axes)
@@ -1298,3 +1304,138 @@ def _drop_identity(graph: Digraph, layers: dict) -> None:
         graph.remove_node(layer.id)
         del layers[layer.id]
 
+
+# kinds that work on a spatial grid of their own: never part of a layout detour
+_GRID_KINDS = {"conv", "conv-transpose", "max-pool", "avg-pool", "lp-pool", "global-pool",
+               "upsample", "downsample", "pixel-shuffle", "space-to-depth"}
+
+
+def _mark_detours(graph: Digraph, layers: dict) -> None:
+    """Layout detours: reshapes out of a spatial grid that a later reshape undoes.
+
+    A *detour* is a region of layers between tensors on a grid (``N×C×H×W``) and a
+    reshape back to the same grid (``H×W``; the channels may differ), where
+
+    * the region is entered only through reshapes (collected data movement, not an
+      op of their own) and left through reshapes back to the grid, each keeping
+      its element count;
+    * no layer inside works on a grid (conv, pool, resize, depth/space op), and a
+      dense layer inside is applied per position: a MatMul whose input keeps an
+      axis besides the batch and the features it maps;
+    * nothing inside is read from outside the region but by those reshapes back.
+
+    Self-attention at a feature map (``N×C×HW`` or ``N×HW×C``, softmax over the
+    positions, back to ``N×C×H×W``; a class token concatenated to the tokens and
+    sliced off again), GroupNorm written with reductions, a qkv split through
+    ``N×3×C×HW`` are detours; a flatten → dense bottleneck → unflatten is
+    not (its dense layers map the whole flattened map). The layers inside keep
+    their shapes and get the grid (``Layer.grid``), so the ladder reads them at the
+    grid's resolution; their transfer functions keep the size, and the reshapes
+    among them are plain ``reshape`` layers, not transitions.
+
+    Linear in the layers per distinct grid: whether the way back from a layer
+    breaks a rule is worked out once per grid.
+    """
+    broken: dict = {}  # (rank, grid) -> {layer id: the region behind it breaks a rule}
+    x = Expr.symbol("x")
+    for lid in graph.topological_sort():
+        layer = layers[lid]
+        shape = layer.out_shape
+        if not _moves_data(layer) or shape is None or len(shape) < 3 or not _keeps_count(layer):
+            continue
+        rank, grid = len(shape), tuple(shape[2:])
+        preds = list(graph.predecessors(lid))
+        if len(preds) != 1 or _on_grid(layers[preds[0]], rank, grid):
+            continue
+        if _breaks(graph, layers, preds[0], rank, grid, broken.setdefault((rank, grid), {})):
+            continue
+        region = _detour_region(graph, layers, lid, rank, grid)
+        if region is None:
+            continue
+        for member in region:
+            inside = layers[member]
+            inside.grid = grid
+            inside.transfer = [x] * len(grid)
+            if _moves_data(inside) and inside.kind != "reshape":
+                inside.kind = "reshape"
+                for key in ("factor", "mode", "features"):
+                    inside.attrs.pop(key, None)
+
+
+def _moves_data(layer: Layer) -> bool:
+    """A collected run of data movement (see ``_Builder._materialize``)."""
+    return layer.op == "" and layer.kind not in ("input", "output")
+
+
+def _keeps_count(layer: Layer) -> bool:
+    before, after = layer.in_shape, layer.out_shape
+    if before is None or after is None or None in before or None in after:
+        return False
+    return bool(math.prod(before) == math.prod(after))
+
+
+def _on_grid(layer: Layer, rank: int, grid: tuple) -> bool:
+    shape = layer.out_shape
+    return shape is not None and len(shape) == rank and tuple(shape[2:]) == grid
+
+
+def _detour_member(layer: Layer) -> bool:
+    """May ``layer`` be inside a detour (see :func:`_mark_detours`)?"""
+    if layer.kind in ("input", "output") or layer.out_shape is None:
+        return False
+    if _moves_data(layer):
+        return True
+    if layer.kind in _GRID_KINDS:
+        return False
+    if layer.kind == "dense":
+        shape = layer.in_shape
+        return layer.op == "MatMul" and shape is not None and len(shape) >= 3 \
+            and any(d != 1 for d in shape[1:-1])
+    return True
+
+
+def _breaks(graph: Digraph, layers: dict, start: int, rank: int, grid: tuple, memo: dict) -> bool:
+    """Whether the layers from ``start`` back to the grid break a rule of a detour: a
+    layer that may not be inside, or the grid left other than by a reshape alone.
+    ``memo`` keeps every answer for this grid (iterative: no recursion on depth)."""
+    stack = [start]
+    while stack:
+        lid = stack[-1]
+        if lid in memo:
+            stack.pop()
+            continue
+        layer = layers[lid]
+        preds = list(graph.predecessors(lid))
+        if not _detour_member(layer) or any(memo.get(p) for p in preds):
+            memo[lid] = True
+        elif any(_on_grid(layers[p], rank, grid) for p in preds):  # it leaves the grid
+            memo[lid] = not (_moves_data(layer) and _keeps_count(layer) and len(preds) == 1)
+        else:
+            waiting = [p for p in preds if p not in memo]
+            if waiting:
+                stack.extend(waiting)
+                continue
+            memo[lid] = False
+        stack.pop()
+    return bool(memo[start])
+
+
+def _detour_region(graph: Digraph, layers: dict, exit_id: int, rank: int, grid: tuple) -> Optional[set]:
+    """The layers between the grid and ``exit_id``, itself included, when nothing inside
+    is read from outside but by a reshape back to the grid; else None. The way back
+    is known to keep the rules (:func:`_breaks`)."""
+    region = {exit_id}
+    stack = list(graph.predecessors(exit_id))
+    while stack:
+        lid = stack.pop()
+        if lid in region or _on_grid(layers[lid], rank, grid):
+            continue
+        region.add(lid)
+        stack.extend(graph.predecessors(lid))
+    for lid in region:
+        for succ in graph.successors(lid):
+            other = layers[succ]
+            if lid != exit_id and succ not in region and not (
+                    _moves_data(other) and _keeps_count(other) and _on_grid(other, rank, grid)):
+                return None
+    return region
