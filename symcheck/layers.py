@@ -12,13 +12,18 @@ axes. The pass handles, in this order:
   (Concat/Add/Mul of two data tensors) each become one layer;
 * fused ops: an activation, normalization, bias ``Add`` or scale ``Mul``
   directly after a layer joins that layer (tf2onnx ``BiasAdd``, Keras-torch
-  separate bias, BatchNorm as Mul+Add);
+  separate bias, BatchNorm as Mul+Add, GroupNorm as Reshape →
+  InstanceNormalization → Reshape);
 * layout: ``Transpose``, and ``Reshape``/``Squeeze``/``Unsqueeze`` that only
   move size-1 axes, are followed as axis permutations (NHWC graphs);
 * data movement that changes sizes (Keras ``UpSampling2D`` as Tile/Expand +
   Reshape, Flatten before a dense layer, Reshape after it) is collected and
   becomes one layer judged by the shapes at its two ends;
 * noise (Identity, Dropout, no-op Cast, all-zero Pad) disappears.
+
+After the pass, layout detours (reshapes out of a feature map's grid that a
+later reshape undoes: self-attention, a qkv split) are marked with the grid
+they stay on (:func:`_mark_detours`).
 
 Layers keep the names a user knows: Keras scopes (``conv2d_5``), PyTorch module
 paths (``decoder.3``), MATLAB layer names (``transposed-conv_1``).
@@ -60,6 +65,7 @@ _NORMS = {"BatchNormalization": "batch-norm", "InstanceNormalization": "instance
 #: pairs wrap every tensor of a QDQ-quantized model (onnxruntime.quantization).
 _NOISE = {"Identity", "Dropout", "Cast", "CastLike", "QuantizeLinear", "DequantizeLinear"}
 _LAYOUT = {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Tile", "Expand"}
+_REGROUP = {"Reshape", "Flatten", "Squeeze", "Unsqueeze"}  # new sizes, the same element order
 _ELEMENTWISE_CONST = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min"}
 _POOLS = {"MaxPool": "max-pool", "AveragePool": "avg-pool", "LpPool": "lp-pool"}
 # layers that are one elementwise function of one input (candidates for a gated activation)
@@ -88,6 +94,7 @@ class Layer:
     transfer: list = field(default_factory=list)  # per spatial axis: Expr in "x", int, ("match", id, axis) or None
     scopes: list = field(default_factory=list)  # candidate names, best first
     weight: str = ""  # the weight initializer of a learned layer
+    grid: Optional[tuple] = None  # inside a layout detour: the spatial grid its values stay on
 
     @property
     def learned(self) -> bool:
@@ -157,6 +164,7 @@ class _Builder:
         self.constants = prop.initializers
         self.hidden = 0
         self._windows: dict = {}  # see window_layer
+        self._reader_map: Optional[dict] = None  # see _readers
         consumers = self.consumers
         for node in prop.order:  # the same nodes as the file's, read once
             for name in node.input:
@@ -681,6 +689,11 @@ class _Builder:
         view = self.views[data_name]
         out = node.output[0]
         op = node.op_type
+        if op in _NORMS and view.pending and self._norm_undone(view, node):
+            # GroupNorm written as Reshape → InstanceNormalization → Reshape: the norm
+            # joins the run of reshapes, and the reshape that undoes them folds it
+            self.views[out] = View(view.layer, None, list(view.pending) + [node])
+            return
         src = self.layers[view.layer]
         single = self.consumers.get(data_name, 0) == 1
         if op in _NOISE or op == "Pad":
@@ -737,7 +750,9 @@ class _Builder:
             node.op_type, attrs, view.axes, before, after)
         self.hidden += 1
         if axes is None:
-            self.views[out] = View(view.layer, None, list(view.pending) + [node])
+            pending = list(view.pending) + [node]
+            if not self._fold_norm_detour(view, pending, out):
+                self.views[out] = View(view.layer, None, pending)
             return
         self.views[out] = View(view.layer, axes)
         src = self.layers[view.layer]
@@ -751,6 +766,83 @@ class _Builder:
                 src.out_tensor, src.out_axes = out, moved
                 # views are relative to the layer's out_tensor, which is now ``out``
                 self.views[out] = View(view.layer, tuple(range(len(axes))))
+
+    def _readers(self, name: str) -> list:
+        """The nodes that read tensor ``name``'s values, once each (``Shape`` and ``Size``
+        read only its shape), and None for a graph output."""
+        if self._reader_map is None:
+            readers: dict = {}
+            for node in self.prop.order:
+                if node.op_type not in ("Shape", "Size"):
+                    for i in dict.fromkeys(node.input):
+                        if i:
+                            readers.setdefault(i, []).append(node)
+            for out in self.model.graph.output:
+                readers.setdefault(out.name, []).append(None)
+            self._reader_map = readers
+        return self._reader_map.get(name, [])
+
+    def _norm_undone(self, view: View, node) -> bool:
+        """Whether a norm over a regrouped view is regrouped back to the view's start.
+
+        The collected run before the norm and the nodes after it are Reshape,
+        Flatten, Squeeze or Unsqueeze alone (they keep the element order), each
+        after the norm the only reader of its input, up to the first tensor of the
+        run's starting shape: GroupNorm as the TorchScript and dynamo exporters
+        write it, ``(N, C, H, W) → (N, G, C/G·H·W) → InstanceNormalization → (N, C, H, W)``.
+        """
+        if any(n.op_type not in _REGROUP for n in view.pending):
+            return False
+        want = self.shape(view.pending[0].input[0])
+        if want is None or any(d is None for d in want):
+            return False
+        name = node.output[0]
+        for _ in range(4):
+            readers = self._readers(name)
+            if len(readers) != 1 or readers[0] is None:
+                return False
+            reader = readers[0]
+            if reader.op_type not in _REGROUP or reader.input[0] != name:
+                return False
+            name = reader.output[0]
+            if self.shape(name) == want:
+                return True
+        return False
+
+    def _fold_norm_detour(self, view: View, pending: list, out: str) -> bool:
+        """Fold a run that :meth:`_norm_undone` let a norm join, once it is back at its
+        starting shape: the norm joins the layer before it as BatchNorm does (when it
+        is that layer's only reader), else it is one ``norm`` layer. The norm is a
+        ``group-norm`` when it normalized groups of channels."""
+        norms = [n for n in pending if n.op_type in _NORMS]
+        start = pending[0].input[0]
+        if len(norms) != 1 or self.shape(out) != self.shape(start):
+            return False
+        norm, shape = norms[0], self.shape(start) or ()
+        grouped = self.shape(norm.input[0])
+        name = _NORMS[norm.op_type]
+        if norm.op_type == "InstanceNormalization" and grouped and len(grouped) > 1 \
+                and len(shape) > 1 and grouped[1] != shape[1]:
+            name = "group-norm"
+        names = [n.name for n in pending]
+        start_view = self.views[start]
+        src = self.layers[view.layer]
+        if not start_view.pending and start_view.axes is not None and src.kind != "input" \
+                and src.out_tensor == start and len(self._readers(start)) == 1:
+            src.nodes.extend(names)
+            src.scopes.append(norm.name)
+            src.norm = name
+            src.out_tensor = out
+            self.views[out] = View(src.id, start_view.axes)  # the same elements in the same order
+            return True
+        src_id = self.resolve(start, shape, norm)
+        layer = self._new("norm", "", norm.op_type, shape, shape, nodes=names, inputs=[src_id],
+                          out_tensor=out, norm=name)
+        layer.out_axes = _identity(len(shape))
+        layer.scopes = [norm.name] + [n for n in names if n != norm.name]
+        layer.transfer = [Expr.symbol("x")] * max(len(shape) - 2, 0)
+        self.views[out] = View(layer.id, _identity(len(shape)))
+        return True
 
     # -- outputs ----------------------------------------------------------
     def finish(self, output_names: list[str]) -> list[int]:
@@ -1145,6 +1237,7 @@ def build(model: ModelProto, prop: Propagation, exporter: Exporter,
         for src in layer.inputs:
             graph.add_edge(src, layer.id)
     _drop_identity(graph, builder.layers)
+    _mark_detours(graph, builder.layers)
     layout = "NCHW"
     if builder.input_ids:
         layout = describe_layout(builder.layers[builder.input_ids[0]].out_axes)
@@ -1224,3 +1317,139 @@ def _drop_identity(graph: Digraph, layers: dict) -> None:
             layers[s].inputs = [preds[0] if i == layer.id else i for i in layers[s].inputs]
         graph.remove_node(layer.id)
         del layers[layer.id]
+
+
+# kinds that work on a spatial grid of their own: never part of a layout detour
+_GRID_KINDS = {"conv", "conv-transpose", "max-pool", "avg-pool", "lp-pool", "global-pool",
+               "upsample", "downsample", "pixel-shuffle", "space-to-depth"}
+
+
+def _mark_detours(graph: Digraph, layers: dict) -> None:
+    """Layout detours: reshapes out of a spatial grid that a later reshape undoes.
+
+    A *detour* is a region of layers between tensors on a grid (``N×C×H×W``) and a
+    reshape back to the same grid (``H×W``; the channels may differ), where
+
+    * the region is entered only through reshapes (collected data movement, not an
+      op of their own) and left through reshapes back to the grid, each keeping
+      its element count;
+    * no layer inside works on a grid (conv, pool, resize, depth/space op), and a
+      dense layer inside is applied per position: a MatMul whose input keeps an
+      axis besides the batch and the features it maps;
+    * nothing inside is read from outside the region but by those reshapes back.
+
+    Self-attention at a feature map (``N×C×HW`` or ``N×HW×C``, softmax over the
+    positions, back to ``N×C×H×W``; a class token concatenated to the tokens and
+    sliced off again), GroupNorm written with reductions, a qkv split through
+    ``N×3×C×HW`` are detours; a flatten → dense bottleneck → unflatten is
+    not (its dense layers map the whole flattened map). The layers inside keep
+    their shapes and get the grid (``Layer.grid``), so the ladder reads them at the
+    grid's resolution; their transfer functions keep the size, and the reshapes
+    among them are plain ``reshape`` layers, not transitions.
+
+    Linear in the layers per distinct grid: whether the way back from a layer
+    breaks a rule is worked out once per grid.
+    """
+    broken: dict = {}  # (rank, grid) -> {layer id: the region behind it breaks a rule}
+    x = Expr.symbol("x")
+    for lid in graph.topological_sort():
+        layer = layers[lid]
+        shape = layer.out_shape
+        if not _moves_data(layer) or shape is None or len(shape) < 3 or not _keeps_count(layer):
+            continue
+        rank, grid = len(shape), tuple(shape[2:])
+        preds = list(graph.predecessors(lid))
+        if len(preds) != 1 or _on_grid(layers[preds[0]], rank, grid):
+            continue
+        if _breaks(graph, layers, preds[0], rank, grid, broken.setdefault((rank, grid), {})):
+            continue
+        region = _detour_region(graph, layers, lid, rank, grid)
+        if region is None:
+            continue
+        for member in region:
+            inside = layers[member]
+            inside.grid = grid
+            inside.transfer = [x] * len(grid)
+            if _moves_data(inside) and inside.kind != "reshape":
+                inside.kind = "reshape"
+                for key in ("factor", "mode", "features"):
+                    inside.attrs.pop(key, None)
+
+
+def _moves_data(layer: Layer) -> bool:
+    """A collected run of data movement (see ``_Builder._materialize``)."""
+    return layer.op == "" and layer.kind not in ("input", "output")
+
+
+def _keeps_count(layer: Layer) -> bool:
+    before, after = layer.in_shape, layer.out_shape
+    if before is None or after is None or None in before or None in after:
+        return False
+    return bool(math.prod(before) == math.prod(after))
+
+
+def _on_grid(layer: Layer, rank: int, grid: tuple) -> bool:
+    shape = layer.out_shape
+    return shape is not None and len(shape) == rank and tuple(shape[2:]) == grid
+
+
+def _detour_member(layer: Layer) -> bool:
+    """May ``layer`` be inside a detour (see :func:`_mark_detours`)?"""
+    if layer.kind in ("input", "output") or layer.out_shape is None:
+        return False
+    if _moves_data(layer):
+        return True
+    if layer.kind in _GRID_KINDS:
+        return False
+    if layer.kind == "dense":
+        shape = layer.in_shape
+        return layer.op == "MatMul" and shape is not None and len(shape) >= 3 \
+            and any(d != 1 for d in shape[1:-1])
+    return True
+
+
+def _breaks(graph: Digraph, layers: dict, start: int, rank: int, grid: tuple, memo: dict) -> bool:
+    """Whether the layers from ``start`` back to the grid break a rule of a detour: a
+    layer that may not be inside, or the grid left other than by a reshape alone.
+    ``memo`` keeps every answer for this grid (iterative: no recursion on depth)."""
+    stack = [start]
+    while stack:
+        lid = stack[-1]
+        if lid in memo:
+            stack.pop()
+            continue
+        layer = layers[lid]
+        preds = list(graph.predecessors(lid))
+        if not _detour_member(layer) or any(memo.get(p) for p in preds):
+            memo[lid] = True
+        elif any(_on_grid(layers[p], rank, grid) for p in preds):  # it leaves the grid
+            memo[lid] = not (_moves_data(layer) and _keeps_count(layer) and len(preds) == 1)
+        else:
+            waiting = [p for p in preds if p not in memo]
+            if waiting:
+                stack.extend(waiting)
+                continue
+            memo[lid] = False
+        stack.pop()
+    return bool(memo[start])
+
+
+def _detour_region(graph: Digraph, layers: dict, exit_id: int, rank: int, grid: tuple) -> Optional[set]:
+    """The layers between the grid and ``exit_id``, itself included, when nothing inside
+    is read from outside but by a reshape back to the grid; else None. The way back
+    is known to keep the rules (:func:`_breaks`)."""
+    region = {exit_id}
+    stack = list(graph.predecessors(exit_id))
+    while stack:
+        lid = stack.pop()
+        if lid in region or _on_grid(layers[lid], rank, grid):
+            continue
+        region.add(lid)
+        stack.extend(graph.predecessors(lid))
+    for lid in region:
+        for succ in graph.successors(lid):
+            other = layers[succ]
+            if lid != exit_id and succ not in region and not (
+                    _moves_data(other) and _keeps_count(other) and _on_grid(other, rank, grid)):
+                return None
+    return region

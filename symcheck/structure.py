@@ -340,6 +340,10 @@ def axis_factors(layer: Layer, step: Step) -> list:
 
 
 def spatial_of(layer: Layer) -> Optional[tuple]:
+    """The spatial sizes a layer's output lives at: its shape's, or inside a layout
+    detour (``Layer.grid``) the grid its values stay on."""
+    if layer.grid is not None:
+        return layer.grid
     shape = layer.out_shape
     if shape is None or len(shape) < 3:
         return None if shape is None else ()
@@ -412,7 +416,7 @@ def analyse_structure(lg: LayerGraph) -> Structure:
         bottom = levels[-1]
         bottom.encoder_size = bottom.decoder_size = _bottleneck_size(lg, steps, split)
     for s in steps[:-1]:  # channel counts living at each level, per side (not the image's own)
-        if 0 <= s.level_out < len(levels):
+        if 0 <= s.level_out < len(levels) and _on_its_grid(layers[s.layer]):
             lv = levels[s.level_out]
             (lv.encoder_widths if s.side == "encoder" else lv.decoder_widths).add(layers[s.layer].channels)
     structure = Structure(inp, out, path, steps, levels, deepest, split, [], [], side, level_of)
@@ -441,6 +445,12 @@ def _up_span(factor: Optional[float], below: list) -> int:
         if product >= factor:
             break
     return 1
+
+
+def _on_its_grid(layer: Layer) -> bool:
+    """False inside a layout detour where the tensor is regrouped: its axis 1 holds no channels."""
+    grid, shape = layer.grid, layer.out_shape
+    return grid is None or (shape is not None and tuple(shape[2:]) == grid)
 
 
 def _middle_dense(layers: dict, steps: list, split: int, deepest: int) -> int:

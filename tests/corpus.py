@@ -4,7 +4,7 @@ Each entry of :data:`MODELS` builds one model at a fixed seed, with a dummy inpu
 and export options; :class:`Corpus` exports it the first time a test asks for
 it (TorchScript ``dynamo=False`` by default, ``dynamo=True`` for the ``*_dynamo``
 entries, weights inlined) and caches the path for the session. Channels are kept
-small so the whole corpus exports in well under a minute on 2 cores.
+small so the whole corpus exports in about a minute on 2 cores.
 
 The committed Keras exports live in ``tests/data/keras/`` (made by
 ``tests/data/keras/make_keras_corpus.py``, which needs TensorFlow).
@@ -621,6 +621,85 @@ def odd_ae():
             return self.out(self.up2(self.up1(h)))
 
     return OddAE()
+def groupnorm_ae():
+    """GroupNorm + SiLU around strided convs and transposed convs (the diffusion-VAE
+    style), with a pre-norm residual block at the bottleneck: GroupNorm reads a tensor
+    the residual Add reads too, so it cannot join the conv before it."""
+    torch, nn, F = _torch()
+
+    class GroupNormAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.n1 = nn.Conv2d(1, 8, 3, padding=1), nn.GroupNorm(2, 8)
+            self.c2, self.n2 = nn.Conv2d(8, 16, 4, stride=2, padding=1), nn.GroupNorm(4, 16)
+            self.c3, self.n3 = nn.Conv2d(16, 8, 4, stride=2, padding=1), nn.GroupNorm(2, 8)
+            self.rn, self.rc = nn.GroupNorm(2, 8), nn.Conv2d(8, 8, 3, padding=1)
+            self.u3, self.m3 = nn.ConvTranspose2d(8, 16, 4, stride=2, padding=1), nn.GroupNorm(4, 16)
+            self.u2, self.m2 = nn.ConvTranspose2d(16, 8, 4, stride=2, padding=1), nn.GroupNorm(2, 8)
+            self.head = nn.Conv2d(8, 1, 3, padding=1)
+
+        def forward(self, x):
+            h = F.silu(self.n1(self.c1(x)))
+            h = F.silu(self.n2(self.c2(h)))
+            h = F.silu(self.n3(self.c3(h)))
+            h = h + self.rc(F.silu(self.rn(h)))
+            h = F.silu(self.m3(self.u3(h)))
+            h = F.silu(self.m2(self.u2(h)))
+            return self.head(h)
+
+    return GroupNormAE()
+
+
+def attention_ae(style: str = "conv"):
+    """Strided-conv encoder (3×32×32 → 16×8×8), single-head self-attention over the
+    bottleneck's 8×8 positions with a residual Add, transposed-conv decoder.
+
+    ``style="conv"``: 1×1 conv q, k, v on the map, each flattened to ``N×C×HW``,
+    ``softmax(qᵀk)`` and ``v·aᵀ`` reshaped back to ``N×C×H×W``.
+    ``style="qkv"``: one 1×1 conv to 3C channels reshaped to ``N×3×C×HW`` and
+    unbound into q, k, v (the diffusion U-Net's block), then as ``"conv"``.
+    ``style="tokens"``: the map as tokens ``N×HW×C`` (flatten, transpose) through
+    Linear q, v and out projections, as Stable Diffusion's VAE writes it, with the
+    keys ``N×C×HW`` from a 1×1 conv, so no MatMul reads a transposed view
+    (``q @ k.transpose(1, 2)`` meets a separate MatMul shape bug).
+    """
+    torch, nn, F = _torch()
+
+    class AttentionAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.Sequential(
+                nn.Conv2d(3, 8, 4, stride=2, padding=1), nn.ReLU(),
+                nn.Conv2d(8, 16, 4, stride=2, padding=1), nn.ReLU())
+            if style == "qkv":
+                self.qkv = nn.Conv2d(16, 48, 1)
+            elif style == "tokens":
+                self.q, self.v, self.proj = nn.Linear(16, 16), nn.Linear(16, 16), nn.Linear(16, 16)
+                self.k = nn.Conv2d(16, 16, 1)
+            else:
+                self.q, self.k, self.v = nn.Conv2d(16, 16, 1), nn.Conv2d(16, 16, 1), nn.Conv2d(16, 16, 1)
+            self.decoder = nn.Sequential(
+                nn.ConvTranspose2d(16, 8, 4, stride=2, padding=1), nn.ReLU(),
+                nn.ConvTranspose2d(8, 3, 4, stride=2, padding=1), nn.Sigmoid())
+
+        def attend(self, h):
+            b, c, hh, ww = h.shape
+            if style == "tokens":
+                t = h.flatten(2).transpose(1, 2)  # N×HW×C
+                a = torch.softmax(self.q(t) @ self.k(h).flatten(2) / c ** 0.5, dim=-1)
+                return self.proj(a @ self.v(t)).transpose(1, 2).reshape(b, c, hh, ww)
+            if style == "qkv":
+                q, k, v = self.qkv(h).reshape(b, 3, c, hh * ww).unbind(1)  # N×C×HW each
+            else:
+                q, k, v = (m(h).flatten(2) for m in (self.q, self.k, self.v))
+            a = torch.softmax(q.transpose(1, 2) @ k / c ** 0.5, dim=-1)
+            return (v @ a.transpose(1, 2)).reshape(b, c, hh, ww)
+
+        def forward(self, x):
+            h = self.encoder(x)
+            return self.decoder(h + self.attend(h))
+
+    return AttentionAE()
 
 
 # ---------------------------------------------------------------------------
@@ -686,6 +765,22 @@ MODELS: dict[str, Spec] = {
     "reflect_pad_dynamo": Spec(reflect_pad_ae, ((1, 1, 30, 30),), dynamo=True),
     "odd27": Spec(odd_ae, ((1, 1, 27, 27),)),
     "odd27_dynamo": Spec(odd_ae, ((1, 1, 27, 27),), dynamo=True),
+    "groupnorm": Spec(groupnorm_ae, ((1, 1, 32, 32),)),
+    "groupnorm_dynamo": Spec(groupnorm_ae, ((1, 1, 32, 32),), dynamo=True),
+    "groupnorm_dynamic": Spec(groupnorm_ae, ((1, 1, 32, 32),), dynamic_axes={
+        "input": {0: "batch", 2: "height", 3: "width"},
+        "output": {0: "batch", 2: "out_height", 3: "out_width"}}),
+    "attention": Spec(attention_ae, ((1, 3, 32, 32),)),
+    "attention_dynamo": Spec(attention_ae, ((1, 3, 32, 32),), dynamo=True),
+    "attention_dynamic": Spec(attention_ae, ((1, 3, 32, 32),), dynamic_axes={
+        "input": {0: "batch", 2: "height", 3: "width"},
+        "output": {0: "batch", 2: "out_height", 3: "out_width"}}),
+    "attention_tokens": Spec(attention_ae, ((1, 3, 32, 32),), kwargs=dict(style="tokens")),
+    "attention_tokens_dynamo": Spec(attention_ae, ((1, 3, 32, 32),), dynamo=True,
+                                    kwargs=dict(style="tokens")),
+    # TorchScript only: the dynamo export's MatMul of two transposed views of the
+    # unbound q and k meets a separate crash in the layer pass
+    "attention_qkv": Spec(attention_ae, ((1, 3, 32, 32),), kwargs=dict(style="qkv")),
 }
 
 KERAS_MODELS = ("keras_unet.onnx", "keras_conv1d.onnx", "keras_dense.onnx")

@@ -788,6 +788,128 @@ def test_keras_dense_bottleneck(corpus):
     assert a.verdict == "symmetric with notes"
 
 
+# -- 15. GroupNorm and self-attention: reshapes that come back are no transitions -----
+
+GN_KINDS = ["conv", "conv", "conv", "norm", "conv", "add", "conv-transpose", "conv-transpose", "conv"]
+GN_ROLES = ["keep", "down", "down", "keep", "keep", "keep", "up", "up", "keep"]
+GN_NORMED = ("c1", "c2", "c3", "rn", "u3", "u2")
+
+
+@pytest.mark.parametrize("name", ["groupnorm", "groupnorm_dynamo"])
+def test_groupnorm_is_a_norm_not_a_transition(corpus, name):
+    a = symcheck.analyze(corpus[name])
+    # Both exporters write GroupNorm as (N, C, H, W) → (N, G, C/G·H·W) →
+    # InstanceNormalization → (N, C, H, W) → scale and shift: one norm at the map's
+    # resolution, fused into the layer before it as BatchNorm is, not a reshape ↓ and
+    # back ↑ (which gave SC003, SC102 and SC204).
+    assert a.ladder_text() == "32 → 16 → 8 ‖ 8 → 16 → 32"
+    assert path_kinds(a) == GN_KINDS
+    assert [n for i, n in enumerate(path_names(a)) if i != 5] == [
+        "c1", "c2", "c3", "rn", "rc", "u3", "u2", "head"]  # (5 is the residual Add)
+    assert [s.role for s in a.structure.steps] == GN_ROLES
+    assert [layer.name for layer in a.layers.layers.values()
+            if layer.kind in ("reshape", "flatten", "unflatten")] == []
+    assert {n: (layer_named(a, n).norm, layer_named(a, n).activation) for n in GN_NORMED} == \
+        dict.fromkeys(GN_NORMED, ("group-norm", "silu"))
+    assert layer_named(a, "head").norm is None
+    assert layer_named(a, "c1").params == 80 + 16  # the conv, and GroupNorm's scale and shift
+    # rn reads the residual block's input, which the Add reads too: a norm layer of its own
+    rn = layer_named(a, "rn")
+    assert rn.kind == "norm" and rn.in_shape == rn.out_shape == (1, 8, 8, 8)
+    assert [lv.encoder_width for lv in a.structure.levels[:2]] == [8, 16]
+    assert [lv.decoder_width for lv in a.structure.levels[:2]] == [8, 16]
+    assert a.bottleneck.name == "c3"
+    assert a.bottleneck_values == 512 and a.compression == 2.0
+    assert pairs(a) == [("c1", "head", 0), ("c2", "u2", 1), ("c3", "u3", 2)]
+    assert unpaired(a) == ["rc"]  # the residual block's conv at the bottleneck
+    assert codes(a) == ["SC104", "SC201"]
+    assert round_trip_statement(a) == "H, W ≡ 0 (mod 4)"
+    assert a.verdict == "symmetric with notes"
+
+
+ATTENTION_PAIRS = [("encoder.0", "decoder.2", 0), ("encoder.2", "decoder.0", 2)]
+
+
+def attention_steps(a) -> list:
+    """(kind, grid) of the main-path layers between the bottleneck conv and the residual Add."""
+    ids = a.structure.path[1:-1]
+    start, end = path_names(a).index("encoder.2") + 1, path_kinds(a).index("add")
+    return [(a.layer(i).kind, a.layer(i).grid) for i in ids[start:end]]
+
+
+@pytest.mark.parametrize("name", ["attention", "attention_dynamo"])
+def test_attention_stays_at_the_bottleneck(corpus, name):
+    a = symcheck.analyze(corpus[name])
+    # q, k, v flattened to N×C×HW, softmax over the 8×8 positions, v·aᵀ reshaped back
+    # to N×16×8×8: the block runs at 8×8, it is no ↓ to "16" and ↑ to "64" (SC102)
+    assert a.ladder_text() == "32 → 16 → 8 ‖ 8 → 16 → 32"
+    assert [s.role for s in a.structure.steps] == ["down", "down"] + ["keep"] * 6 + ["up", "up"]
+    assert attention_steps(a) == [("conv", None)] + [
+        (k, (8, 8)) for k in ("reshape", "matmul", "matmul", "reshape")]
+    matmuls = [layer for layer in a.layers.layers.values() if layer.kind == "matmul"]
+    assert sorted(layer.out_shape for layer in matmuls) == [(1, 16, 64), (1, 64, 64)]  # as exported
+    # the k and v branches off the main path are inside the detour too
+    assert len([layer for layer in a.layers.layers.values() if layer.grid == (8, 8)]) == 6
+    assert a.structure.levels[2].decoder_widths == {16}  # not 64, the regrouped axis
+    assert a.bottleneck.name == "encoder.2"
+    assert a.bottleneck_values == 1024 and a.compression == 3.0
+    assert pairs(a) == ATTENTION_PAIRS
+    assert unpaired(a) == ["q"]
+    assert codes(a) == ["SC104", "SC201"]
+    assert "the extra learned layer at the bottleneck" in by_code(a, "SC201")[0].message
+    assert round_trip_statement(a) == "H, W ≡ 0 (mod 4)"
+    assert a.verdict == "symmetric with notes"
+
+
+@pytest.mark.parametrize("name, kinds", [
+    ("groupnorm_dynamic", GN_KINDS),
+    ("attention_dynamic", ["conv", "conv", "conv", "reshape", "matmul", "matmul", "reshape", "add",
+                           "conv-transpose", "conv-transpose"])])
+def test_detours_keep_symbolic_sizes(corpus, name, kinds):
+    from symcheck.verify import verify
+
+    a = symcheck.analyze(corpus[name])
+    assert a.ladder_text() == "H → floor(H/2) → floor(H/4) ‖ floor(H/4) → 2*floor(H/4) → 4*floor(H/4)"
+    assert path_kinds(a) == kinds
+    assert codes(a) == ["SC104", "SC201"]
+    assert round_trip_statement(a) == "H, W ≡ 0 (mod 4)"
+    v = verify(a)  # the GroupNorms and the attention keep H, W at another size too
+    assert v.status == "verified" and all(c.ok for c in v.layers)
+    assert [(rt.size, rt.predicted, rt.actual, rt.held) for rt in v.round_trips] == [
+        (32, (32, 32), (32, 32), True), (30, (28, 28), (28, 28), True)]
+
+
+@pytest.mark.parametrize("name", ["attention_tokens", "attention_tokens_dynamo"])
+def test_token_attention_with_linear_layers(corpus, name):
+    a = symcheck.analyze(corpus[name])
+    # the map as N×64×16 tokens through Linear layers (per position: MatMul on a
+    # rank-3 tensor), unlike a VAE's flatten → Linear, which maps the whole map
+    assert a.ladder_text() == "32 → 16 → 8 ‖ 8 → 16 → 32"
+    assert attention_steps(a) == [
+        (k, (8, 8)) for k in ("reshape", "dense", "matmul", "matmul", "dense", "reshape")]
+    assert layer_named(a, "q").out_shape == (1, 64, 16) and layer_named(a, "q").learned
+    assert pairs(a) == ATTENTION_PAIRS
+    assert unpaired(a) == ["q", "proj"]  # learned layers at the bottleneck, one SC201
+    assert codes(a) == ["SC104", "SC201"]
+    assert round_trip_statement(a) == "H, W ≡ 0 (mod 4)"
+    assert a.verdict == "symmetric with notes"
+
+
+def test_qkv_split_is_no_pixel_shuffle(corpus):
+    a = symcheck.analyze(corpus["attention_qkv"])
+    # one 1×1 conv to 48 channels reshaped to N×3×16×64 has a pixel shuffle's shapes
+    # (48 → 3 channels, 8×8 → 16×64) but regroups values in place and comes back to 8×8
+    assert a.ladder_text() == "32 → 16 → 8 ‖ 8 → 16 → 32"
+    qkv_split = layer_named(a, "Reshape")
+    assert qkv_split.kind == "reshape" and qkv_split.out_shape == (1, 3, 16, 64)
+    assert qkv_split.grid == (8, 8) and "factor" not in qkv_split.attrs
+    assert "pixel-shuffle" not in [layer.kind for layer in a.layers.layers.values()]
+    assert pairs(a) == ATTENTION_PAIRS
+    assert codes(a) == ["SC104", "SC201"]
+    assert round_trip_statement(a) == "H, W ≡ 0 (mod 4)"
+    assert a.verdict == "symmetric with notes"
+
+
 # -- every corpus model's inferred shapes hold in onnxruntime -------------------------
 
 @pytest.mark.parametrize("name", sorted(MODELS) + list(KERAS_MODELS))
