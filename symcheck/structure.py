@@ -646,7 +646,7 @@ def _pair(lg: LayerGraph, st: Structure) -> None:
                       if src not in skip_paired and _writes(st, src) == s.level_in), None)
         if found is not None:
             pairs.append(Pair(s.level_in, found, s.layer, "skip"))
-            used.add(s.layer)
+            used.update((s.layer, found))  # the source has its counterpart: not SC201
             skip_paired.add(found)
     position = {lid: i for i, lid in enumerate(st.path)}
     st.pairs = sorted(pairs, key=lambda p: (p.level, position.get(p.encoder, 0)))

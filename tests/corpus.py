@@ -390,6 +390,34 @@ def resize_to_skip_unet():
     return ResizeUNet()
 
 
+def widening_unet():
+    """A 2-level U-Net whose decoder convs read the skip Concat and narrow it: dec2
+    (32→16) has no channel-map relation to enc2 (8→16), only the skip. A transposed
+    conv returns level 2, a bilinear resize (align_corners) level 1."""
+    torch, nn, F = _torch()
+
+    class WideningUNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc1 = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+            self.enc2 = nn.Sequential(nn.Conv2d(8, 16, 3, padding=1), nn.ReLU())
+            self.mid = nn.Sequential(nn.Conv2d(16, 32, 3, padding=1), nn.ReLU())
+            self.up2 = nn.ConvTranspose2d(32, 16, 2, stride=2)
+            self.dec2 = nn.Sequential(nn.Conv2d(32, 16, 3, padding=1), nn.ReLU())
+            self.dec1 = nn.Sequential(nn.Conv2d(24, 8, 3, padding=1), nn.ReLU())
+            self.head = nn.Conv2d(8, 3, 1)
+
+        def forward(self, x):
+            e1 = self.enc1(x)
+            e2 = self.enc2(F.max_pool2d(e1, 2))
+            m = self.mid(F.max_pool2d(e2, 2))
+            d2 = self.dec2(torch.cat([self.up2(m), e2], 1))
+            d2 = F.interpolate(d2, scale_factor=2, mode="bilinear", align_corners=True)
+            return torch.sigmoid(self.head(self.dec1(torch.cat([d2, e1], 1))))
+
+    return WideningUNet()
+
+
 def vae(size: int = 28, widths=(8, 16), latent: int = 16):
     """Conv encoder -> Flatten -> Linear mu / logvar -> reparameterize -> Linear ->
     Unflatten -> ConvTranspose decoder; returns (recon, mu, logvar)."""
@@ -752,6 +780,7 @@ MODELS: dict[str, Spec] = {
                             kwargs=dict(enc_widths=(8, 16, 32), dec_widths=(16, 8), dec_kernel=5)),
     "extra_up": Spec(plain_ae, ((1, 1, 32, 32),), kwargs=dict(enc_widths=(8, 8), dec_widths=(8, 8))),
     "two_inputs": Spec(conditioned_ae, ((1, 4), (1, 1, 32, 32)), input_names=("cond", "image")),
+    "widening_unet": Spec(widening_unet, ((1, 3, 64, 64),)),
     # TorchScript writes F.pad's pads as ConstantOfShape -> Concat -> Reshape [-1, 2] ->
     # Slice (step -1) -> Transpose -> Reshape -> Cast; dynamo writes a constant
     "pad_unet": Spec(pad_unet, ((1, 1, 28, 28),)),

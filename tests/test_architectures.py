@@ -414,6 +414,19 @@ def test_bilinear_upsampling(corpus, name):
 
 RESIZE_PAIRS = [("enc1.0", "head", 0), ("enc1.0", "dec1.0", 0), ("enc2.0", "dec2.0", 1),
                 ("enc3.0", "dec3.0", 2)]
+def test_a_layer_paired_only_by_its_skip_is_not_unpaired(corpus):
+    """enc2 (8→16) has no channel-map partner; dec2 (32→16) reads its skip Concat and
+    pairs with it. enc2 then has its counterpart: no "no decoder counterpart" SC201."""
+    a = symcheck.analyze(corpus["widening_unet"])
+    assert a.ladder_text() == "64 → 32 → 16 ‖ 16 → 32 → 64"
+    assert [(a.layer(p.encoder).name, a.layer(p.decoder).name, p.level, p.how) for p in a.structure.pairs] \
+        == [("enc1.0", "head", 0, "stem-head"), ("enc1.0", "dec1.0", 0, "skip"), ("enc2.0", "dec2.0", 1, "skip")]
+    assert unpaired(a) == ["mid.0", "up2"]
+    assert [f.layers for f in by_code(a, "SC201")] == [("mid.0", "up2")]
+    assert codes(a) == ["SC104", "SC201", "SC204"]
+    assert a.verdict == "symmetric with notes"
+
+
 RESIZE_UNPAIRED = ["mid.0"]  # mid.0 reads the bottleneck; dec1.0 reads the skip (a "skip" pair)
 
 
