@@ -8,8 +8,10 @@ axes. The pass handles, in this order:
 * shape machinery (``Shape``, ``Gather``, ``Concat`` of shape values,
   ``Constant`` ...): nodes whose outputs carry no data are hidden;
 * layers: Conv, ConvTranspose, Gemm/MatMul with a constant operand, pooling,
-  Resize/Upsample, DepthToSpace/SpaceToDepth, Pad, Slice, and merges
-  (Concat/Add/Mul of two data tensors) each become one layer;
+  Resize/Upsample, DepthToSpace/SpaceToDepth, Pad, Slice, each part of a Split,
+  merges (Concat/Add/Mul of two data tensors, broadcast as ONNX does) and
+  products of two data tensors (MatMul: attention's q·kᵀ, with no image axes)
+  each become one layer;
 * fused ops: an activation, normalization, bias ``Add`` or scale ``Mul``
   directly after a layer joins that layer (tf2onnx ``BiasAdd``, Keras-torch
   separate bias, BatchNorm as Mul+Add, GroupNorm as Reshape →
@@ -68,6 +70,12 @@ _LAYOUT = {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Tile", "E
 _REGROUP = {"Reshape", "Flatten", "Squeeze", "Unsqueeze"}  # new sizes, the same element order
 _ELEMENTWISE_CONST = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min"}
 _POOLS = {"MaxPool": "max-pool", "AveragePool": "avg-pool", "LpPool": "lp-pool"}
+# ops that read their input as an image (N, C, *spatial) in their own layout
+_IMAGE_KINDS = {"conv", "conv-transpose", "max-pool", "avg-pool", "lp-pool", "global-pool",
+                "upsample", "pixel-shuffle", "space-to-depth"}
+# products of two data tensors (attention's q·kᵀ and scores·v): no axis of the output is
+# an axis of one input carried over, so no layout follows through them
+_CONTRACTIONS = {"MatMul", "Gemm", "MatMulInteger", "Einsum"}
 # layers that are one elementwise function of one input (candidates for a gated activation)
 ELEMENTWISE_KINDS = {"activation", "scale", "erf", "exp", "log", "sqrt", "reciprocal", "neg",
                      "abs", "tanh", "softplus", "sin", "cos", "pow"}
@@ -95,6 +103,8 @@ class Layer:
     scopes: list = field(default_factory=list)  # candidate names, best first
     weight: str = ""  # the weight initializer of a learned layer
     grid: Optional[tuple] = None  # inside a layout detour: the spatial grid its values stay on
+    untracked: bool = False  # its axes are not an image's (attention's products): no spatial size
+    broadcast: tuple = ()  # merges: ids of the inputs stretched over a spatial axis (an SE gate)
 
     @property
     def learned(self) -> bool:
@@ -243,10 +253,29 @@ class _Builder:
             after = target
         else:  # no consumer fixes the layout (a crop, the output): find the channel axis
             after, out_axes = _guess_canonical(before, self.shape(name))
-        kind, transfer, attrs = classify_reshape(before, after)
+        moved = any(n.op_type == "Transpose" for n in view.pending)
+        kind, transfer, attrs = classify_reshape(before, after, moved)
         names = [n.name for n in view.pending]
         layer = self._new(kind, "", "", before, after, nodes=names, attrs=attrs,
                           out_tensor=name, inputs=[src.id])
+        # sizes regrouped (attention's (b, 3c, h, w) -> (b, 3, c, h*w), GroupNorm's
+        # (b, c, h, w) -> (b, g, c/g*h*w)): no image axes, until a reshape back to more
+        # axes or an image op (a conv) reads the result in its own layout
+        known = after is not None and before is not None  # else nothing says what it did
+        grown = known and len(after or ()) > len(before or ())
+        layer.untracked = (kind == "reshape" and known and not grown) or (
+            src.untracked and kind == "identity")
+        if layer.untracked:
+            # fixed sizes in and out: the file runs only at the sizes it was exported at
+            fixed = not src.untracked and before is not None and len(before) > 2 \
+                and all(isinstance(d, int) for d in before[2:])
+            transfer = [("fixed", d, 1) for d in before[2:]] if fixed and before else []
+        elif kind == "reshape" and grown and None in transfer and after is not None:
+            # symbolic sizes regrouped and restored (attention's and GroupNorm's reshape
+            # back to (b, c, h, w)): the sizes of the image they came from
+            source = self._ancestor_of_size(src.id, tuple(after[2:]))
+            if source is not None:
+                transfer = [("match", source, i) if t is None else t for i, t in enumerate(transfer)]
         if out_axes is None and drop:
             out_axes = tuple(i for i in range(len(self.shape(name) or ())) if i not in drop)
         layer.out_axes = out_axes or tuple(range(len(after or ())))
@@ -255,6 +284,23 @@ class _Builder:
         layer.attrs["ops"] = [n.op_type for n in view.pending]
         self.views[name] = View(layer.id, tuple(range(len(after or ()))))
         return layer
+
+    def _ancestor_of_size(self, start: int, spatial: tuple, limit: int = 64) -> Optional[int]:
+        """The nearest layer at or before ``start`` with image axes of exactly ``spatial``
+        (symbolic sizes that are equal expressions are equal at every input size)."""
+        seen, queue = {start}, [start]
+        for lid in queue:
+            layer = self.layers.get(lid)
+            if layer is None or len(queue) > limit:
+                break
+            shape = layer.out_shape
+            if not layer.untracked and shape is not None and tuple(shape[2:]) == spatial:
+                return lid
+            for i in layer.inputs:
+                if i not in seen:
+                    seen.add(i)
+                    queue.append(i)
+        return None
 
     # -- the pass -------------------------------------------------------
     def run(self) -> None:
@@ -280,13 +326,19 @@ class _Builder:
                               data_in[0])
         elif op in ("Gemm", "MatMul") and len(data_in) == 1 and node.input[0] == data_in[0]:
             self.dense_layer(node, attrs)
+        elif len(data_in) >= 2 and op in _CONTRACTIONS:
+            self.contraction_layer(node, data_in)
         elif len(data_in) >= 2 and op in ("Concat", "Add", "Sum", "Mul", "Sub", "Max", "Min",
-                                          "Mean", "Div", "Where", "MatMul", "Gemm"):
+                                          "Mean", "Div", "Where"):
             self.merge_layer(node, attrs, data_in)
         elif op == "Pad":
             self.pad_layer(node, attrs, data_in[0])
         elif op == "Slice":
             self.slice_layer(node, attrs, data_in[0])
+        elif op == "Split" and node.input[0] == data_in[0]:
+            for out in node.output:  # every part is data, as each Slice of an unbind is
+                if out:
+                    self._axis_op(node, "split", data_in[0], out)
         elif op in _NOISE or op in _ACTIVATIONS or op in _NORMS or (
                 op in _ELEMENTWISE_CONST and len(data_in) == 1):
             self.elementwise(node, attrs, data_in[0])
@@ -303,6 +355,13 @@ class _Builder:
         out = node.output[0]
         layer = self._new(kind, "", node.op_type, in_shape, out_shape, nodes=[node.name],
                           inputs=[src], out_tensor=out, **kw)
+        source = self.layers[src]
+        if kind in _IMAGE_KINDS:  # a conv reads its input as an image, whatever made it
+            if source.untracked and source.kind == "reshape" and source.out_shape is not None:
+                source.untracked = False
+                source.transfer = [b if isinstance(b, int) else None for b in source.out_shape[2:]]
+        else:
+            layer.untracked = source.untracked
         axes = _identity(len(tensor_out or ()))
         layer.out_axes = tuple(i for i in axes if i not in drop) if drop else axes
         layer.scopes = [node.name]
@@ -530,49 +589,93 @@ class _Builder:
         layer.attrs = {"units": (layer.out_shape or (None, None))[-1]}
         layer.transfer = []
 
+    def contraction_layer(self, node, data_in: list) -> None:
+        """A product of data tensors (MatMul, Gemm, Einsum), as attention computes ``q·kᵀ``.
+
+        Its output's axes are not the axes of one input in another order: (b, hw, c)
+        times (b, c, hw) gives (b, hw, hw). The layer keeps the output tensor's shape
+        as it is and tracks no spatial axis through it.
+        """
+        ids = [self.resolve(n, self.shape(n), node) for n in data_in]
+        out = node.output[0]
+        shape = self.shape(out)
+        layer = self._new(node.op_type.lower(), "", node.op_type, self.shape(data_in[0]), shape,
+                          nodes=[node.name], inputs=ids, out_tensor=out)
+        layer.scopes = [node.name]
+        layer.out_axes = _identity(len(shape or ()))
+        layer.transfer = []  # no spatial axis, as after a dense layer
+        layer.untracked = True
+        self.views[out] = View(layer.id, _identity(len(shape or ())))
+
     def merge_layer(self, node, attrs, data_in) -> None:
+        """Concat, Add, Mul, ... of data tensors: one layer whose output is their broadcast.
+
+        Elementwise merges broadcast as ONNX does (numpy's rules): a squeeze-and-
+        excitation gate N×C×1×1 or a per-channel bias stretches over H×W, so the
+        merge has the size of its full-resolution input; those stretched inputs are
+        listed in ``broadcast``. Where inputs agree symbolically only at run time
+        (an encoder's ``floor(H/8)`` and a decoder's ``2*floor(H/16)``), the newest
+        input (the decoder side) gives the size.
+        """
         views = [self.views[n] for n in data_in]
         ids = [self.resolve(n, self.shape(n), node) for n in data_in]
         if node.op_type in ("Mul", "Add") and self._fold_gated_activation(node, ids, views):
             return
-        # the merge works in the layout of its inputs; map the axis to canonical
-        axes = views[0].axes if not views[0].pending else None
-        src_layer = self.layers[ids[0]]
         out = node.output[0]
+        shape = self.shape(out)
+        rank = len(shape or ())
         kind = {"Concat": "concat", "Add": "add", "Sum": "add", "Mul": "mul", "Sub": "sub"}.get(
             node.op_type, node.op_type.lower())
-        canon_axes = None
-        if axes is not None and src_layer.out_axes is not None and None not in axes:
-            # tensor axis i is layer-output tensor axis axes[i]; canonical j at out_axes[j]
-            inverse = {t: j for j, t in enumerate(src_layer.out_axes)}
-            canon_axes = tuple(inverse.get(a) for a in axes)
-        layer = self._new(kind, "", node.op_type, src_layer.out_shape, None, nodes=[node.name],
+        shapes = [self.shape(n) for n in data_in]
+        # the merge works in the layout of its inputs: the first input of the output's
+        # rank whose axes map one to one onto its layer's canonical axes gives it
+        positions = None
+        for name, lid, tensor in zip(data_in, ids, shapes):
+            if tensor is not None and len(tensor) == rank:
+                positions = _positions(self.views[name].axes, self.layers[lid].out_axes, rank)
+                if positions is not None:
+                    break
+        layer = self._new(kind, "", node.op_type, None, None, nodes=[node.name],
                           inputs=ids, out_tensor=out)
         layer.scopes = [node.name]
-        shape = self.shape(out)
-        if canon_axes is not None and shape is not None and None not in canon_axes \
-                and len(canon_axes) == len(shape):
-            # canonical j lives at tensor axis k where canon_axes[k] == j
-            position = {j: k for k, j in enumerate(canon_axes)}
-            layer.out_axes = tuple(position[j] for j in range(len(canon_axes)))
-            layer.out_shape = tuple(shape[k] for k in layer.out_axes)
-            if kind == "concat":
-                axis = attrs.get("axis", 0)
-                axis = axis + len(shape) if axis < 0 else axis
-                layer.attrs["axis"] = canon_axes[axis]
-        else:
-            layer.out_axes = tuple(range(len(shape or ())))
-            layer.out_shape = shape
-            if kind == "concat":
-                layer.attrs["axis"] = attrs.get("axis", 0)
+        layer.out_axes = positions or _identity(rank)
+        layer.out_shape = None if shape is None else tuple(shape[k] for k in layer.out_axes)
+        concat_axis = None
+        if kind == "concat":
+            axis = attrs.get("axis", 0)
+            axis = axis + rank if isinstance(axis, int) and axis < 0 else axis
+            concat_axis = layer.out_axes.index(axis) if axis in layer.out_axes else axis
+            layer.attrs["axis"] = concat_axis
         layer.attrs["input_shapes"] = [self.layers[i].out_shape for i in ids]
-        newest = self.layers[max(ids)].out_shape
-        if layer.out_shape is not None and newest is not None and len(newest) == len(layer.out_shape):
-            # the inputs agree at run time; symbolically follow the decoder (newest) side
-            layer.out_shape = tuple(layer.out_shape[:2]) + tuple(newest[2:])
+        # each input's dim along each canonical axis (right-aligned, as ONNX broadcasts)
+        dims = [_aligned(tensor, layer.out_axes, rank) for tensor in shapes]
+        if layer.out_shape is not None:
+            merged = list(layer.out_shape)
+            newest_first = sorted(range(len(ids)), key=lambda i: -ids[i])
+            for j in range(2, rank):
+                if j == concat_axis:
+                    continue
+                for i in newest_first:  # symbolically follow the decoder (newest) side
+                    own = self.layers[ids[i]]
+                    tensor_dims = dims[i]
+                    if tensor_dims is None or tensor_dims[j] == 1:
+                        continue  # stretched along this axis (or of unknown shape)
+                    d = own.out_shape[j] if own.out_shape is not None and len(own.out_shape) == rank \
+                        and not own.untracked else tensor_dims[j]
+                    if d is not None and d != 1:
+                        merged[j] = d
+                        break
+            layer.out_shape = tuple(merged)
+            if kind != "concat":
+                layer.broadcast = tuple(dict.fromkeys(
+                    lid for lid, d in zip(ids, dims) if d is not None and any(
+                        d[j] == 1 and merged[j] != 1 for j in range(2, rank))))
+        full = [lid for lid in ids if lid not in layer.broadcast]
+        layer.in_shape = self.layers[(full or ids)[0]].out_shape
+        layer.untracked = all(self.layers[i].untracked for i in ids)
         spatial = len(layer.out_shape or ()) - 2
         layer.transfer = [Expr.symbol("x")] * max(spatial, 0)
-        self.views[out] = View(layer.id, _identity(len(shape or ())))
+        self.views[out] = View(layer.id, _identity(rank))
 
     def _fold_gated_activation(self, node, ids: list, views: list) -> bool:
         """``x * sigmoid(x)`` (SiLU), ``x * 0.5 * (1 + erf(x / √2))`` (GELU), ``x * tanh(softplus(x))``.
@@ -622,27 +725,24 @@ class _Builder:
     def slice_layer(self, node, attrs, data_name) -> None:
         self._axis_op(node, "crop", data_name)
 
-    def _axis_op(self, node, kind, data_name) -> Layer:
-        """Pad or Slice: a size change along tensor axes, mapped to canonical."""
+    def _axis_op(self, node, kind, data_name, out: str = "") -> Layer:
+        """Pad, Slice or one output of a Split: a size change along tensor axes, mapped to canonical."""
         view = self.views[data_name]
         src_id = self.resolve(data_name, None, node) if not view.pending else \
             self._materialize(view, data_name, None).id
         view = self.views[data_name]
         src = self.layers[src_id]
-        out = node.output[0]
+        out = out or node.output[0]
         shape_after = self.shape(out)
         layer = self._new(kind, "", node.op_type, src.out_shape, None, nodes=[node.name],
                           inputs=[src_id], out_tensor=out)
         layer.scopes = [node.name]
-        axes = view.axes
-        if axes is not None and src.out_axes is not None and None not in axes and shape_after \
-                and len(axes) == len(shape_after):
-            inverse = {t: j for j, t in enumerate(src.out_axes)}
-            canon = [inverse.get(a) for a in axes]
-            if None not in canon:
-                position = {j: k for k, j in enumerate(canon)}
-                layer.out_axes = tuple(position[j] for j in range(len(canon)))
-                layer.out_shape = tuple(shape_after[k] for k in layer.out_axes)
+        layer.untracked = src.untracked
+        positions = _positions(view.axes, src.out_axes, len(shape_after)) if shape_after else None
+        if positions is not None:
+            assert shape_after is not None
+            layer.out_axes = positions
+            layer.out_shape = tuple(shape_after[k] for k in positions)
         if layer.out_shape is None:
             layer.out_shape = shape_after
             layer.out_axes = tuple(range(len(shape_after or ())))
@@ -863,13 +963,7 @@ class _Builder:
                 src = self.layers[src_id]
                 if src.kind == "input" and src.out_axes is None:
                     src.out_axes = tuple(range(len(src.out_shape or ())))
-                axes = None
-                if view.axes is not None and None not in view.axes and src.out_axes is not None:
-                    inverse = {t: j for j, t in enumerate(src.out_axes)}
-                    canon = [inverse.get(a) for a in view.axes]
-                    if None not in canon:
-                        position = {j: k for k, j in enumerate(canon)}
-                        axes = tuple(position[j] for j in range(len(canon)))
+                axes = _positions(view.axes, src.out_axes, len(view.axes or ()))
             src = self.layers[src_id]
             shape = src.out_shape
             tensor_shape = self.shape(name)
@@ -877,6 +971,7 @@ class _Builder:
                 shape, axes = tensor_shape, None
             layer = self._new("output", name, "", shape, shape, inputs=[src_id], out_tensor=name)
             layer.out_axes = axes or tuple(range(len(shape or ())))
+            layer.untracked = src.untracked
             layer.transfer = [Expr.symbol("x")] * max(len(shape or ()) - 2, 0)
             ids.append(layer.id)
         return ids
@@ -1005,6 +1100,39 @@ def _match_axes(tensor: Optional[tuple], canonical: Optional[tuple], hint: tuple
     return scored[0]
 
 
+def _positions(view_axes: Optional[tuple], out_axes: Optional[tuple], rank: int) -> Optional[tuple]:
+    """canonical axis j -> tensor axis, for a tensor of ``rank`` axes that reads a layer's
+    output through ``view_axes`` (tensor axis i is the layer's output tensor axis
+    ``view_axes[i]``; the layer's canonical axis j lives at ``out_axes[j]``).
+
+    None unless the tensor's axes are the layer's canonical axes in some order: a
+    tensor that lost, gained or repeated one (two transposed views of a 4-D layer
+    squeezed to 3-D, (0, 3, 2)) has no canonical layout.
+
+    >>> _positions((0, 3, 2, 1), (0, 3, 1, 2), 4)
+    (0, 1, 3, 2)
+    >>> _positions((0, 3, 2), (0, 1, 2, 3), 3) is None
+    True
+    """
+    if view_axes is None or out_axes is None or len(view_axes) != rank or len(out_axes) != rank:
+        return None
+    inverse = {t: j for j, t in enumerate(out_axes)}
+    canon = [inverse.get(a) for a in view_axes]
+    if sorted(canon, key=lambda j: -1 if j is None else j) != list(range(rank)):
+        return None
+    position = {j: k for k, j in enumerate(canon)}
+    return tuple(position[j] for j in range(rank))
+
+
+def _aligned(tensor: Optional[tuple], positions: tuple, rank: int) -> Optional[tuple]:
+    """A merge input's dim along each canonical axis of the merge, as ONNX broadcasts it
+    (right-aligned: an axis the input lacks is size 1); None when its shape is unknown."""
+    if tensor is None or len(tensor) > rank:
+        return None
+    offset = rank - len(tensor)
+    return tuple(tensor[k - offset] if k >= offset else 1 for k in positions)
+
+
 def _follow_axes(out_axes: tuple, old_view: Optional[tuple], new_view: tuple) -> Optional[tuple]:
     """Canonical->tensor axes after a layout op, or None when an axis is lost."""
     if old_view is None:
@@ -1071,8 +1199,14 @@ def _same_or_const(before, after) -> list:
     return out
 
 
-def classify_reshape(before, after) -> tuple[str, list, dict]:
-    """Name what a run of reshapes/tiles did, from the shapes at its ends."""
+def classify_reshape(before, after, moved: bool = True) -> tuple[str, list, dict]:
+    """Name what a run of reshapes/tiles did, from the shapes at its ends.
+
+    ``moved`` says the run permutes axes (a Transpose): without one, a run only
+    regroups values in their order, which moves no pixel into a channel or back,
+    so it is no pixel shuffle, whatever its shapes (attention's (b, 3c, h, w) ->
+    (b, 3, c, h*w) has the shapes of one).
+    """
     x = Expr.symbol("x")
     if before is None or after is None:
         return "reshape", [], {}
@@ -1081,7 +1215,10 @@ def classify_reshape(before, after) -> tuple[str, list, dict]:
     if len(before) == 2 and len(after) >= 3:
         return "unflatten", [b if isinstance(b, int) else None for b in after[2:]], {}
     if len(before) != len(after) or len(before) < 3:
-        return "reshape", [], {}
+        # axes regrouped; a rank-3+ result is read along its own spatial axes (the
+        # (b, c, h*w) -> (b, c, h, w) at the end of an attention block)
+        grown = len(after) > len(before) and len(after) >= 3
+        return "reshape", [b if isinstance(b, int) else None for b in after[2:]] if grown else [], {}
     c0, c1 = before[1], after[1]
     ratios = [_ratio(a, b) for a, b in zip(before[2:], after[2:])]
     factors = [f for f in ratios if f is not None]
@@ -1093,6 +1230,8 @@ def classify_reshape(before, after) -> tuple[str, list, dict]:
         return "upsample", [int(f) * x for f in factors], {"factor": [int(f) for f in factors],
                                                           "mode": "nearest (repeat)"}
     up = math.prod(f for f in factors)
+    if not moved:
+        return "reshape", [b if isinstance(b, int) else None for b in after[2:]], {}
     if all(f >= 1 for f in factors) and isinstance(c0, int) and isinstance(c1, int) and c1 * up == c0:
         return "pixel-shuffle", [int(f) * x for f in factors], {"factor": [int(f) for f in factors]}
     if all(f < 1 for f in factors) and isinstance(c0, int) and isinstance(c1, int):
@@ -1229,6 +1368,9 @@ def build(model: ModelProto, prop: Propagation, exporter: Exporter,
     builder = _Builder(model, prop, exporter, data_inputs)
     builder.run()
     outputs = builder.finish([o.name for o in model.graph.output])
+    for layer in builder.layers.values():
+        if layer.untracked and layer.kind != "reshape":
+            layer.transfer = []  # no image axis to follow (attention's products and what reads them)
     _fold_pads(builder.layers)
     assign_names(builder.layers, prop.nodes, exporter)
     graph = Digraph()
@@ -1315,6 +1457,7 @@ def _drop_identity(graph: Digraph, layers: dict) -> None:
         for s in succs:
             graph.add_edge(preds[0], s)
             layers[s].inputs = [preds[0] if i == layer.id else i for i in layers[s].inputs]
+            layers[s].broadcast = tuple(preds[0] if i == layer.id else i for i in layers[s].broadcast)
         graph.remove_node(layer.id)
         del layers[layer.id]
 
@@ -1369,7 +1512,10 @@ def _mark_detours(graph: Digraph, layers: dict) -> None:
         for member in region:
             inside = layers[member]
             inside.grid = grid
-            inside.transfer = [x] * len(grid)
+            if member != lid or len(inside.transfer) != len(grid) or None in inside.transfer:
+                inside.transfer = [x] * len(grid)
+            # else the reshape back keeps what its target says: sizes copied from the
+            # map's (a dynamic export), or fixed ones (a static export runs at one size)
             if _moves_data(inside) and inside.kind != "reshape":
                 inside.kind = "reshape"
                 for key in ("factor", "mode", "features"):

@@ -12,7 +12,7 @@ from typing import Callable, Iterator, Optional, Sequence
 
 from .analysis import Analysis, Finding
 from .dims import Expr
-from .structure import axis_factors, spatial_of
+from .structure import axis_factors, spatial_in, spatial_of
 
 
 @dataclass(frozen=True)
@@ -257,7 +257,7 @@ def _sc103(a: Analysis):
         if step.side != "decoder" or step.role not in ("adjust", "up"):
             continue
         layer = a.layer(step.layer)
-        before = spatial_of(a.layer(layer.inputs[0])) if layer.inputs else None
+        before = spatial_in(a.layers.layers, layer)
         after = spatial_of(layer)
         if step.role == "up":
             # an upsampling to a size (Resize with sizes) that is not factor × input
@@ -521,7 +521,7 @@ def _sc201(a: Analysis):
         parts, has_transition, has_plain = [], False, False
         for lid in lids:
             layer = a.layer(lid)
-            before = spatial_of(a.layer(layer.inputs[0])) if layer.inputs else None
+            before = spatial_in(a.layers.layers, layer)
             after = spatial_of(layer)
             same = before == after
             upsampling = isinstance(st.level_of.get(lid), tuple)

@@ -160,8 +160,11 @@ def longest_path(graph: Digraph, source: int, target: int, layers: Optional[dict
 
     With ``layers``, only structural layers (convs, transitions, merges) count,
     so a VAE's log-variance branch with its extra exp/scale ops does not
-    outweigh the mean branch; ties go to the earlier-built predecessor. The
-    path does not use the ``blocked`` edges ``(u, v)`` (side branches, see
+    outweigh the mean branch; ties go to the earlier-built predecessor. A path
+    enters a merge through an input the merge stretches over its spatial axes
+    (a squeeze-and-excitation gate, ``Layer.broadcast``) only where no other
+    path does: the fewest such entries first, then the longest. The path does
+    not use the ``blocked`` edges ``(u, v)`` (side branches, see
     :func:`side_branch_edges`) unless the target cannot be reached without them.
 
     >>> g = Digraph()
@@ -173,29 +176,30 @@ def longest_path(graph: Digraph, source: int, target: int, layers: Optional[dict
     # One pass in the whole graph's (remembered) topological order: a node's best is
     # final when it is reached, and the answer does not depend on the order, since a
     # tie always goes to the smaller predecessor id whichever is seen first.
-    best: dict = {source: (0, None)}
+    best: dict = {source: (0, 0, None)}  # (-stretched entries, length, predecessor)
     for node in graph.topological_sort():
         found = best.get(node)
         if found is None:
             continue  # not reachable from the source
         if node == target:
             break
-        length = found[0]
+        stretched, length = found[0], found[1]
         for succ in graph.successors(node):
             if blocked and (node, succ) in blocked:
                 continue
             weight = 1 if layers is None or layers[succ].kind in STRUCTURAL else 0
-            candidate = (length + weight, node)
+            penalty = 1 if layers is not None and node in getattr(layers[succ], "broadcast", ()) else 0
+            candidate = (stretched - penalty, length + weight, node)
             known = best.get(succ)
-            if known is None or known[0] < candidate[0] or (
-                    known[0] == candidate[0] and node < known[1]):
+            if known is None or known[:2] < candidate[:2] or (
+                    known[:2] == candidate[:2] and node < known[2]):
                 best[succ] = candidate
     if target not in best:
         return longest_path(graph, source, target, layers) if blocked else [source, target]
     path, node = [], target
     while node is not None:
         path.append(node)
-        node = best[node][1]
+        node = best[node][2]
     return path[::-1]
 
 
@@ -340,14 +344,25 @@ def axis_factors(layer: Layer, step: Step) -> list:
 
 
 def spatial_of(layer: Layer) -> Optional[tuple]:
-    """The spatial sizes a layer's output lives at: its shape's, or inside a layout
-    detour (``Layer.grid``) the grid its values stay on."""
+    """The spatial sizes a layer's output lives at: its shape's; inside a layout
+    detour (``Layer.grid``) the grid its values stay on; ``()`` for a vector; None
+    when unknown or when its axes are not an image's (attention's products, see
+    ``Layer.untracked``)."""
     if layer.grid is not None:
         return layer.grid
+    if layer.untracked:
+        return None
     shape = layer.out_shape
     if shape is None or len(shape) < 3:
         return None if shape is None else ()
     return tuple(shape[2:])
+
+
+def spatial_in(layers: dict, layer: Layer) -> Optional[tuple]:
+    """The spatial size ``layer`` reads: its first input's, and for a merge its first
+    input that it does not stretch (the map, not a squeeze-and-excitation gate)."""
+    ids = [i for i in layer.inputs if i not in layer.broadcast] or layer.inputs
+    return spatial_of(layers[ids[0]]) if ids else None
 
 
 def analyse_structure(lg: LayerGraph) -> Structure:
@@ -722,7 +737,11 @@ def evaluate_sizes(lg: LayerGraph, order: list, input_id: int, axis: int, sizes:
             if INVALID in v:
                 bad = [e == INVALID for e in v] if bad is None else \
                     [b or e == INVALID for b, e in zip(bad, v)]
-        if len(spatial) > 1 and layer.kind in MERGE_KINDS:
+        if len(spatial) > 1 and layer.kind in BROADCAST_KINDS:
+            # numpy's rules: a size 1 stretches over the other's (an SE gate over H×W);
+            # two sizes other than 1 must agree
+            x = [_broadcast_sizes(sizes) for sizes in zip(*spatial)]
+        elif len(spatial) > 1 and layer.kind in MERGE_KINDS:
             for v in spatial[1:]:
                 if v is not x:  # a merge of unequal sizes cannot run
                     unequal = [e != a and e >= 0 and a >= 0 for e, a in zip(v, x)]
@@ -737,6 +756,23 @@ def evaluate_sizes(lg: LayerGraph, order: list, input_id: int, axis: int, sizes:
 
 
 MERGE_KINDS = {"concat", "add", "mul", "sub", "max", "min", "mean", "sum", "where", "div"}
+BROADCAST_KINDS = MERGE_KINDS - {"concat"}  # elementwise: sizes broadcast
+
+
+def _broadcast_sizes(sizes: tuple) -> int:
+    """The size an elementwise merge gives for its inputs' ``sizes`` at one input size:
+    the one size other than 1 they share, 1 when all are 1, :data:`INVALID` when two
+    differ; an unknown size leaves it unknown unless a known one other than 1 decides."""
+    if INVALID in sizes:
+        return INVALID
+    known = {s for s in sizes if s > 0 and s != 1}
+    if len(known) > 1:
+        return INVALID
+    if known:
+        return known.pop()
+    if UNKNOWN in sizes:
+        return UNKNOWN
+    return 1 if 1 in sizes else NO_AXIS
 
 
 _IDENTITY = Expr.symbol("x")

@@ -730,6 +730,100 @@ def attention_ae(style: str = "conv"):
     return AttentionAE()
 
 
+def se_ae():
+    """Strided-conv (k4 s2) / transposed-conv AE with a squeeze-and-excitation gate after
+    each down step: ``f * sigmoid(conv1x1(relu(conv1x1(gap(f)))))``, the gate N×C×1×1
+    broadcast over H×W."""
+    torch, nn, F = _torch()
+
+    class SE(nn.Module):
+        def __init__(self, c: int):
+            super().__init__()
+            self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(c, c // 2, 1), nn.ReLU(),
+                                      nn.Conv2d(c // 2, c, 1), nn.Sigmoid())
+
+        def forward(self, f):
+            return f * self.gate(f)
+
+    class SEAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.down1, self.se1 = nn.Conv2d(1, 4, 4, stride=2, padding=1), SE(4)
+            self.down2, self.se2 = nn.Conv2d(4, 8, 4, stride=2, padding=1), SE(8)
+            self.up2 = nn.ConvTranspose2d(8, 4, 4, stride=2, padding=1)
+            self.up1 = nn.ConvTranspose2d(4, 1, 4, stride=2, padding=1)
+
+        def forward(self, x):
+            h = self.se1(F.relu(self.down1(x)))
+            h = self.se2(F.relu(self.down2(h)))
+            return self.up1(F.relu(self.up2(h)))
+
+    return SEAE()
+
+
+def broadcast_ae():
+    """Strided-conv AE whose maps meet N×C×1×1 tensors in every elementwise op that
+    broadcasts: a gate times the map (gate first), minus the gate, max with it; at the
+    bottleneck a per-channel term divides the map, picks by Where (a broadcast
+    condition) and is added first."""
+    torch, nn, F = _torch()
+
+    class BroadcastAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.down1, self.down2 = nn.Conv2d(1, 4, 4, 2, 1), nn.Conv2d(4, 8, 4, 2, 1)
+            self.gate, self.bias = nn.Conv2d(4, 4, 1), nn.Conv2d(8, 8, 1)
+            self.up2, self.up1 = nn.ConvTranspose2d(8, 4, 4, 2, 1), nn.ConvTranspose2d(4, 1, 4, 2, 1)
+
+        def forward(self, x):
+            h = F.relu(self.down1(x))
+            g = torch.sigmoid(self.gate(h.mean((2, 3), keepdim=True)))
+            h = torch.maximum(g * h - g, g)
+            h = F.relu(self.down2(h))
+            c = self.bias(F.adaptive_avg_pool2d(h, 1))
+            h = torch.where(c > 0, h / (1 + torch.sigmoid(c)), h * 0.5)
+            return self.up1(F.relu(self.up2(c + h)))
+
+    return BroadcastAE()
+
+
+def qkv_attention_ae():
+    """Max-pool AE with a self-attention block at the 8×8 bottleneck, written as in
+    diffusion U-Nets: one 1×1 conv makes q, k, v, ``reshape(b, 3, c, h*w).unbind(1)``
+    splits them, and ``q.transpose(1, 2) @ k`` multiplies two transposed views of it.
+    The dynamo exporter writes unbind as a Slice + Squeeze per part (views (0, 3, 2) and
+    (0, 2, 3) of one 4-D tensor: the pattern that crashed symcheck); TorchScript as Split."""
+    torch, nn, F = _torch()
+
+    class Attention(nn.Module):
+        def __init__(self, c: int):
+            super().__init__()
+            self.qkv, self.proj = nn.Conv2d(c, 3 * c, 1), nn.Conv2d(c, c, 1)
+
+        def forward(self, x):
+            b, c, h, w = x.shape
+            q, k, v = self.qkv(x).reshape(b, 3, c, h * w).unbind(1)
+            a = torch.softmax(q.transpose(1, 2) @ k / c ** 0.5, dim=-1)  # b, hw, hw
+            o = (v @ a.transpose(1, 2)).reshape(b, c, h, w)
+            return x + self.proj(o)
+
+    class AttentionAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.Sequential(
+                nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(4, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+            self.attn = Attention(8)
+            self.decoder = nn.Sequential(
+                nn.Upsample(scale_factor=2), nn.Conv2d(8, 4, 3, padding=1), nn.ReLU(),
+                nn.Upsample(scale_factor=2), nn.Conv2d(4, 1, 3, padding=1))
+
+        def forward(self, x):
+            return self.decoder(self.attn(self.encoder(x)))
+
+    return AttentionAE()
+
+
 # ---------------------------------------------------------------------------
 # The corpus
 
@@ -810,6 +904,18 @@ MODELS: dict[str, Spec] = {
     # TorchScript only: the dynamo export's MatMul of two transposed views of the
     # unbound q and k meets a separate crash in the layer pass
     "attention_qkv": Spec(attention_ae, ((1, 3, 32, 32),), kwargs=dict(style="qkv")),
+    "se": Spec(se_ae, ((1, 1, 32, 32),)),
+    "se_dynamo": Spec(se_ae, ((1, 1, 32, 32),), dynamo=True),
+    "se_dynamic": Spec(se_ae, ((1, 1, 32, 32),), dynamic_axes={
+        "input": {0: "batch", 2: "height", 3: "width"},
+        "output": {0: "batch", 2: "out_height", 3: "out_width"}}),
+    "broadcast": Spec(broadcast_ae, ((1, 1, 32, 32),)),
+    "broadcast_dynamo": Spec(broadcast_ae, ((1, 1, 32, 32),), dynamo=True),
+    "qkv_attention": Spec(qkv_attention_ae, ((1, 1, 32, 32),)),
+    "qkv_attention_dynamo": Spec(qkv_attention_ae, ((1, 1, 32, 32),), dynamo=True),
+    "qkv_attention_dynamic": Spec(qkv_attention_ae, ((1, 1, 32, 32),), dynamic_axes={
+        "input": {0: "batch", 2: "height", 3: "width"},
+        "output": {0: "batch", 2: "out_height", 3: "out_width"}}),
 }
 
 KERAS_MODELS = ("keras_unet.onnx", "keras_conv1d.onnx", "keras_dense.onnx")

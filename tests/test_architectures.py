@@ -28,6 +28,7 @@ import pytest
 
 import symcheck
 from symcheck.rules import round_trip_statement
+from symcheck.structure import spatial_in, spatial_of
 
 from .corpus import KERAS_MODELS, MODELS
 
@@ -751,6 +752,236 @@ def test_odd_input_rounds_twice(corpus, name):
     assert a.verdict == "asymmetric"
 
 
+# -- 15. broadcast merges: squeeze-and-excitation gates ---------------------------------
+
+def _verified(a):
+    """Verify ``a`` in onnxruntime and attach the result (SC901 per disagreement)."""
+    from symcheck.verify import verify_and_attach
+
+    v = verify_and_attach(a)
+    assert v.status == "verified", (v.reason, [c for c in v.layers if not c.ok])
+    assert all(c.ok for c in v.layers)
+    assert all(rt.held for rt in v.round_trips)
+    assert "SC901" not in codes(a)
+    return v
+
+
+# two floor-halving steps and two doublings, with symbolic H, W
+QUARTER_LADDER = "H → floor(H/2) → floor(H/4) ‖ floor(H/4) → 2*floor(H/4) → 4*floor(H/4)"
+
+
+def _matmuls(a) -> list:
+    return [layer for layer in a.layers.layers.values() if layer.kind == "matmul"]
+
+
+def _check_se(a):
+    # Each gate (global pool → 1×1 conv → ReLU → 1×1 conv → sigmoid) is N×C×1×1 and the
+    # Mul stretches it over H×W (ONNX broadcasting): the Mul has the map's size, and the
+    # main path runs through the map, not down the gate to 1×1 and back.
+    se1, se2 = layer_named(a, "se1"), layer_named(a, "se2")
+    assert se1.kind == se2.kind == "mul"
+    assert [a.layer(i).name for i in se1.broadcast] == ["se1.gate.3"]
+    assert [a.layer(i).name for i in se2.broadcast] == ["se2.gate.3"]
+    assert path_names(a) == ["down1", "se1", "down2", "se2", "up2", "up1"]
+    assert [s.role for s in a.structure.steps] == ["down", "keep", "down", "keep", "up", "up"]
+    # strided conv k4 s2 ↔ transposed conv k4 s2 at each level: a mirror
+    assert pairs(a) == [("down1", "up1", 0), ("down2", "up2", 2)]
+    assert unpaired(a) == []  # the gates' 1×1 convs are a side branch, off the main path
+    assert skips(a) == []  # a gate is no skip connection
+    assert codes(a) == ["SC104"]  # no SC003: two down transitions, two up
+    assert round_trip_statement(a) == "H, W ≡ 0 (mod 4)"
+    assert a.verdict == "symmetric with notes"
+
+
+@pytest.mark.parametrize("name", ["se", "se_dynamo"])
+def test_se_gate_broadcasts_over_the_map(corpus, name):
+    a = symcheck.analyze(corpus[name])
+    assert a.ladder_text() == "32 → 16 → 8 ‖ 8 → 16 → 32"
+    assert layer_named(a, "se1").out_shape == (1, 4, 16, 16)
+    assert layer_named(a, "se2").out_shape == (1, 8, 8, 8)
+    assert layer_named(a, "se1.gate.3").out_shape == (1, 4, 1, 1)
+    _check_se(a)
+    _verified(a)
+    assert a.verdict == "symmetric with notes"
+
+
+def test_se_gate_broadcasts_over_symbolic_sizes(corpus):
+    from symcheck.dims import Expr
+
+    a = symcheck.analyze(corpus["se_dynamic"])
+    assert a.ladder_text() == QUARTER_LADDER
+    height, width = Expr.symbol("height"), Expr.symbol("width")
+    assert layer_named(a, "se1").out_shape[1:] == (4, height // 2, width // 2)
+    assert layer_named(a, "se2").out_shape[1:] == (8, height // 4, width // 4)
+    _check_se(a)
+    v = _verified(a)  # at 32 (round-trips) and 30 (gives 28), the gate stretched at both
+    assert [(rt.size, rt.held) for rt in v.round_trips] == [(32, True), (30, True)]
+    assert a.verdict == "symmetric with notes"
+
+
+@pytest.mark.parametrize("name", ["broadcast", "broadcast_dynamo"])
+def test_every_elementwise_merge_broadcasts(corpus, name):
+    # Mul (gate first), Sub, Max at 16×16; Div, Where (broadcast condition), Add (bias
+    # first) at 8×8: each has the map's shape, whichever input order, and stretches
+    # exactly one N×C×1×1 input
+    a = symcheck.analyze(corpus[name])
+    assert a.ladder_text() == "32 → 16 → 8 ‖ 8 → 16 → 32"
+    merges = ["mul", "sub", "max", "div", "where", "add"]
+    assert path_kinds(a) == (["conv"] + merges[:3] + ["conv"] + merges[3:]
+                             + ["conv-transpose", "conv-transpose"])
+    path = [a.layer(i) for i in a.structure.path[1:-1]]
+    for layer in path:
+        if layer.kind in merges:
+            size = 16 if layer.kind in merges[:3] else 8
+            channels = 4 if size == 16 else 8
+            assert layer.out_shape == (1, channels, size, size), layer.name
+            assert layer.in_shape == layer.out_shape, layer.name
+            assert [spatial_of(a.layer(i)) for i in layer.broadcast] == [(1, 1)], layer.name
+            assert spatial_in(a.layers.layers, layer) == (size, size), layer.name
+    assert [s.role for s in a.structure.steps] == (["down", "keep", "keep", "keep", "down"]
+                                                  + ["keep"] * 3 + ["up", "up"])
+    assert pairs(a) == [("down1", "up1", 0), ("down2", "up2", 2)]
+    assert unpaired(a) == [] and skips(a) == []
+    assert codes(a) == ["SC104"]
+    assert round_trip_statement(a) == "H, W ≡ 0 (mod 4)"
+    _verified(a)
+    assert a.verdict == "symmetric with notes"
+
+
+# -- 16. self-attention: products of two transposed views ------------------------------
+
+def _check_attention(a):
+    # q, k, v come from one 1×1 conv, reshape(b, 3, c, h*w) and unbind; q·kᵀ and a·v are
+    # products of two data tensors whose axes are no image's (untracked); the block is a
+    # layout detour between the map and the reshape back to (b, c, h, w), so its layers
+    # sit at the map's grid: the ladder passes through at the 8×8 bottleneck, no step.
+    matmuls = _matmuls(a)
+    assert len(matmuls) == 2
+    grid = spatial_of(layer_named(a, "attn.qkv"))
+    assert all(m.untracked and spatial_of(m) == grid for m in matmuls)
+    assert all(len(m.inputs) == 2 and m.params == 0 for m in matmuls)
+    regroup = layer_named(a, "attn")  # (1, 24, 8, 8) -> (1, 3, 8, 64): no pixel shuffle
+    assert regroup.kind == "reshape" and regroup.untracked
+    assert [s.role for s in a.structure.steps] == (["keep", "down", "keep", "down"] + ["keep"] * 7
+                                                  + ["up", "keep", "up", "keep"])
+    assert pairs(a) == [("encoder.0", "decoder.4", 0), ("encoder.3", "decoder.1", 1)]
+    # the block's learned layers are the decoder's extra layers at the bottleneck
+    assert unpaired(a) == ["attn.qkv", "attn.proj"]
+    assert codes(a) == ["SC104", "SC201"]
+    assert by_code(a, "SC201")[0].layers == ("attn.qkv", "attn.proj")
+    assert a.verdict == "symmetric with notes"
+
+
+@pytest.mark.parametrize("name", ["qkv_attention", "qkv_attention_dynamo"])
+def test_attention_block_at_the_bottleneck(corpus, name):
+    # TorchScript writes unbind as Split, dynamo as Slice + Squeeze per part (the views
+    # (0, 3, 2) and (0, 2, 3) of one 4-D layer that dynamo's export crashed on)
+    a = symcheck.analyze(corpus[name])
+    assert a.ladder_text() == "32 → 16 → 8 ‖ 8 → 16 → 32"
+    parts = [layer for layer in a.layers.layers.values()
+             if layer.kind == ("split" if name == "qkv_attention" else "crop")]
+    assert [p.out_shape for p in parts] == [(1, 1, 8, 64)] * 3 and all(p.untracked for p in parts)
+    matmuls = _matmuls(a)
+    assert [m.out_shape for m in matmuls] == [(1, 64, 64), (1, 8, 64)]  # q·kᵀ, then a·v
+    _check_attention(a)
+    # the static file reshapes to constant sizes: it runs at 32×32 only
+    assert round_trip_statement(a) == "only H, W = 32"
+    _verified(a)
+    assert a.verdict == "symmetric with notes"
+
+
+def test_attention_block_with_symbolic_sizes(corpus):
+    from symcheck.dims import Expr
+
+    a = symcheck.analyze(corpus["qkv_attention_dynamic"])
+    assert a.ladder_text() == QUARTER_LADDER
+    hw = (Expr.symbol("height") // 4) * (Expr.symbol("width") // 4)
+    matmuls = _matmuls(a)
+    assert [m.out_shape[1:] for m in matmuls] == [(hw, hw), (8, hw)]
+    _check_attention(a)
+    back = layer_named(a, "attn#7")  # (b, c, h*w) -> (b, c, h, w): the sizes of attn.qkv's map
+    qkv = layer_named(a, "attn.qkv")
+    assert back.kind == "reshape" and not back.untracked
+    assert back.transfer == [("match", qkv.id, 0), ("match", qkv.id, 1)]
+    assert round_trip_statement(a) == "H, W ≡ 0 (mod 4)"
+    v = _verified(a)
+    assert [(rt.size, rt.held) for rt in v.round_trips] == [(32, True), (30, True)]
+    assert a.verdict == "symmetric with notes"
+
+
+def _transposed_views_ae(use: str):
+    """conv ↓4, a 1×1 conv to q and k, reshape (1, 2, 8, 64), Slice + Squeeze each, then
+    ``use`` of qᵀ (a (0, 3, 2) view of the reshape) and kᵀ or k: a MatMul (attention), an
+    Add, a Slice, or qᵀ as a graph output; k reshaped back to 8×8 is added to the map
+    before a transposed conv ↑4."""
+    import numpy as np
+    from onnx import TensorProto, helper as h, numpy_helper
+
+    rng = np.random.default_rng(0)
+
+    def weight(name, shape):
+        return numpy_helper.from_array((rng.standard_normal(shape) * 0.1).astype(np.float32), name)
+
+    def ints(name, values):
+        return numpy_helper.from_array(np.array(values, dtype=np.int64), name)
+
+    nodes = [
+        h.make_node("Conv", ["x", "wd"], ["h"], "down", kernel_shape=[4, 4], strides=[4, 4]),
+        h.make_node("Conv", ["h", "wqk"], ["qk"], "qk", kernel_shape=[1, 1]),
+        h.make_node("Reshape", ["qk", "parts"], ["r"], "split"),
+        h.make_node("Slice", ["r", "zero", "one", "one"], ["q4"], "q"),
+        h.make_node("Slice", ["r", "one", "two", "one"], ["k4"], "k"),
+        h.make_node("Squeeze", ["q4", "one"], ["q"], "q_squeeze"),
+        h.make_node("Squeeze", ["k4", "one"], ["k"], "k_squeeze"),
+        h.make_node("Transpose", ["q"], ["qt"], "q_t", perm=[0, 2, 1]),
+        h.make_node("Transpose", ["k"], ["kt"], "k_t", perm=[0, 2, 1])]
+    side = {"matmul": [h.make_node("MatMul", ["qt", "k"], ["scores"], "scores"),
+                       h.make_node("Softmax", ["scores"], ["attn"], "softmax", axis=-1),
+                       h.make_node("MatMul", ["k", "attn"], ["o"], "attend")],
+            "add": [h.make_node("Add", ["qt", "kt"], ["side"], "use")],
+            "crop": [h.make_node("Slice", ["qt", "zero", "half", "one"], ["side"], "use")],
+            "output": []}[use]
+    back = "o" if use == "matmul" else "k"
+    nodes += side + [
+        h.make_node("Reshape", [back, "image"], ["o4"], "back"),
+        h.make_node("Add", ["h", "o4"], ["res"], "residual"),
+        h.make_node("ConvTranspose", ["res", "wu"], ["y"], "up", kernel_shape=[4, 4], strides=[4, 4])]
+    f = TensorProto.FLOAT
+    outputs = [h.make_tensor_value_info("y", f, [1, 1, 32, 32])]
+    if use in ("add", "crop"):
+        outputs.append(h.make_tensor_value_info("side", f, [1, 64 if use == "add" else 32, 8]))
+    if use == "output":
+        outputs.append(h.make_tensor_value_info("qt", f, [1, 64, 8]))
+    inits = [weight("wd", (8, 1, 4, 4)), weight("wqk", (16, 8, 1, 1)), weight("wu", (8, 1, 4, 4)),
+             ints("parts", [1, 2, 8, 64]), ints("image", [1, 8, 8, 8]), ints("zero", [0]),
+             ints("one", [1]), ints("two", [2]), ints("half", [32])]
+    graph = h.make_graph(nodes, "transposed_views", [h.make_tensor_value_info("x", f, [1, 1, 32, 32])],
+                         outputs, inits)
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("use", ["matmul", "add", "crop", "output"])
+def test_transposed_views_of_one_layer_have_no_image_axes(use):
+    # Every op that reads qᵀ, whose axes map to the reshape's canonical axes 0, 3, 2 (no
+    # permutation of 0, 1, 2), keeps its tensor's own shape and no image axes.
+    a = symcheck.analyze(_transposed_views_ae(use))
+    assert a.ladder_text() == "32 → 8 ‖ 8 → 32"
+    middle = ["attend"] if use == "matmul" else []
+    assert path_names(a) == ["down", "qk", "split", "k"] + middle + ["back", "residual", "up"]
+    readers = {"matmul": ("scores", (1, 64, 64)), "add": ("use", (1, 64, 8)),
+               "crop": ("use", (1, 32, 8)), "output": ("qt", (1, 64, 8))}
+    name, shape = readers[use]
+    reader = layer_named(a, name)
+    assert reader.out_shape == shape and reader.out_axes == (0, 1, 2)
+    assert reader.untracked and spatial_of(reader) in (None, (8, 8))  # (8, 8): a detour's grid
+    assert pairs(a) == [("down", "up", 0)]
+    assert unpaired(a) == ["qk"]
+    assert codes(a) == ["SC104", "SC201"]
+    assert round_trip_statement(a) == "only H, W = 32"
+    _verified(a)
+    assert a.verdict == "symmetric with notes"
+
+
 # -- Keras exports (tf2onnx, NHWC / NWC) ---------------------------------------------------
 
 def test_keras_unet(corpus):
@@ -870,7 +1101,7 @@ def test_attention_stays_at_the_bottleneck(corpus, name):
     assert unpaired(a) == ["q"]
     assert codes(a) == ["SC104", "SC201"]
     assert "the extra learned layer at the bottleneck" in by_code(a, "SC201")[0].message
-    assert round_trip_statement(a) == "H, W ≡ 0 (mod 4)"
+    assert round_trip_statement(a) == "only H, W = 32"  # static file: constant reshape sizes
     assert a.verdict == "symmetric with notes"
 
 
@@ -904,7 +1135,7 @@ def test_token_attention_with_linear_layers(corpus, name):
     assert pairs(a) == ATTENTION_PAIRS
     assert unpaired(a) == ["q", "proj"]  # learned layers at the bottleneck, one SC201
     assert codes(a) == ["SC104", "SC201"]
-    assert round_trip_statement(a) == "H, W ≡ 0 (mod 4)"
+    assert round_trip_statement(a) == "only H, W = 32"  # static file: constant reshape sizes
     assert a.verdict == "symmetric with notes"
 
 
@@ -919,7 +1150,7 @@ def test_qkv_split_is_no_pixel_shuffle(corpus):
     assert "pixel-shuffle" not in [layer.kind for layer in a.layers.layers.values()]
     assert pairs(a) == ATTENTION_PAIRS
     assert codes(a) == ["SC104", "SC201"]
-    assert round_trip_statement(a) == "H, W ≡ 0 (mod 4)"
+    assert round_trip_statement(a) == "only H, W = 32"  # static file: constant reshape sizes
     assert a.verdict == "symmetric with notes"
 
 

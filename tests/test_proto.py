@@ -184,8 +184,10 @@ def test_decode_leaves_external_and_segmented_tensors_alone(dtype):
 
 
 def _numpy_sizes(lg, order, input_id, axis, sizes):
-    """The numpy form of structure.evaluate_sizes, as symcheck had it (the reference)."""
-    from symcheck.structure import _IDENTITY, INVALID, MERGE_KINDS, NO_AXIS, UNKNOWN, _compiled
+    """The numpy form of structure.evaluate_sizes, as symcheck had it (the reference),
+    with elementwise merges broadcasting as ONNX does (a size 1 stretches)."""
+    from symcheck.structure import (_IDENTITY, BROADCAST_KINDS, INVALID, MERGE_KINDS, NO_AXIS,
+                                    UNKNOWN, _compiled)
 
     sizes = np.asarray(sizes)
     out: dict = {}
@@ -226,7 +228,14 @@ def _numpy_sizes(lg, order, input_id, axis, sizes):
         bad = x == INVALID
         for v in ins:
             bad = bad | (v == INVALID)
-        if len(spatial) > 1 and layer.kind in MERGE_KINDS:
+        if len(spatial) > 1 and layer.kind in BROADCAST_KINDS:
+            stack = np.stack(spatial)
+            top = np.where(stack > 1, stack, 0).max(axis=0)
+            clash = ((stack > 1) & (stack != top)).any(axis=0) | (stack == INVALID).any(axis=0)
+            x = np.where(clash, INVALID, np.where(top > 0, top, np.where(
+                (stack == UNKNOWN).any(axis=0), UNKNOWN, np.where((stack == 1).any(axis=0), 1, NO_AXIS))))
+            bad = bad | (x == INVALID)
+        elif len(spatial) > 1 and layer.kind in MERGE_KINDS:
             for v in spatial[1:]:
                 bad = bad | ((v != x) & (v >= 0) & (x >= 0))
         result = apply(transfer, x)
@@ -290,7 +299,10 @@ def test_sizes_through_every_kind_of_transfer():
     spec = {0: ("input", [], []), 1: ("conv", [0], [None]), 2: ("resize", [1], [2 * x]),
             3: ("pool", [0], [down]), 4: ("concat", [3, 2], [x]), 5: ("concat", [0, 3], [x]),
             6: ("conv", [3], [("fixed", 4, 1)]), 7: ("conv", [5], [("match", 3)]),
-            8: ("dense", [5], []), 9: ("output", [2], []), 10: ("conv", [1], [7])}
+            8: ("dense", [5], []), 9: ("output", [2], []), 10: ("conv", [1], [7]),
+            # elementwise merges broadcast: a global pool's 1 stretches, Concat does not
+            11: ("global-pool", [0], [1]), 12: ("mul", [0, 11], [x]), 13: ("mul", [11, 0], [x]),
+            14: ("add", [3, 0], [x]), 15: ("add", [1, 11], [x]), 16: ("concat", [0, 11], [x])}
     lg = SimpleNamespace(layers={lid: SimpleNamespace(kind=k, inputs=i, transfer=t)
                                  for lid, (k, i, t) in spec.items()})
     sizes = list(range(1, 12))
@@ -305,4 +317,8 @@ def test_sizes_through_every_kind_of_transfer():
     assert got[6] == [1 if v == 4 else INVALID for v in halves]
     assert got[7] == got[5]  # the matched layer's sizes, where this one runs
     assert got[8] == [NO_AXIS] + [INVALID] * 10
+    assert got[12] == got[13] == sizes  # an SE gate (N×C×1×1) times the map: the map's size
+    assert got[14] == [1, 2] + [INVALID] * 9  # ceil(h/2) = 1 stretches over h = 2 only
+    assert got[15] == [UNKNOWN] * 11  # 1 beside an unknown size: unknown
+    assert got[16] == [1] + [INVALID] * 10  # a Concat needs equal sizes
 

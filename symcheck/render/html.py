@@ -47,7 +47,7 @@ from markupsafe import Markup
 from .. import __version__
 from ..analysis import Analysis
 from ..rules import RULES, round_trip_statement
-from ..structure import nominal, spatial_of
+from ..structure import nominal, spatial_in, spatial_of
 from .text import describe_layer, shape_text, verdict_line
 
 # -- geometry (SVG user units = CSS px at 1:1) -------------------------------------
@@ -352,7 +352,7 @@ def _transition_label(a: Analysis, layer, step) -> str:
 
 def _layer_line(a: Analysis, lid) -> tuple:
     layer = a.layer(lid)
-    before = spatial_of(a.layer(layer.inputs[0])) if layer.inputs else None
+    before = spatial_in(a.layers.layers, layer)
     after = spatial_of(layer)
     size = _size(a, after) if before == after or before is None else f"{_size(a, before)}→{_size(a, after)}"
     parts = [_short_kind(layer)]
@@ -788,7 +788,7 @@ def diagram(a: Analysis) -> Diagram:
                 path = f"M{x1:.1f},{y1:.1f} V{band:.1f} H{x2:.1f} V{y2 - 3:.1f}"
             else:
                 path = f"M{x1:.1f},{y1:.1f} V{band:.1f} H{x2:.1f} V{y2 + 3:.1f}"
-            before = spatial_of(a.layer(layer.inputs[0])) if layer.inputs else None
+            before = spatial_in(a.layers.layers, layer)
             after = spatial_of(layer)
             label = f"{display(layer.name, 22)}  {_transition_label(a, layer, step)}  {_size(a, before)}→{_size(a, after)}"
             markers = marks.for_layer(names[lid])

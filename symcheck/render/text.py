@@ -7,7 +7,7 @@ import os
 from ..analysis import Analysis
 from ..errors import inert
 from ..rules import RULES, round_trip_statement
-from ..structure import spatial_of
+from ..structure import spatial_in, spatial_of
 
 MAX_NAME = 40
 
@@ -185,7 +185,7 @@ def _level_table(a: Analysis) -> list:
 
     def learned_text(lid) -> str:
         layer = a.layer(lid)
-        before = spatial_of(a.layer(layer.inputs[0])) if layer.inputs else None
+        before = spatial_in(a.layers.layers, layer)
         after = spatial_of(layer)
         size = a.size_text(after) if before == after else f"{a.size_text(before)}→{a.size_text(after)}"
         extra = f" {layer.activation}" if layer.activation else ""
@@ -199,7 +199,7 @@ def _level_table(a: Analysis) -> list:
         step = next(s for s in st.steps if s.layer == lid)
         arrow = "↓" if down else "↑"
         factor = f"{step.factor:g}" if isinstance(step.factor, (int, float)) else ""
-        before = spatial_of(a.layer(layer.inputs[0])) if layer.inputs else None
+        before = spatial_in(a.layers.layers, layer)
         after = spatial_of(layer)
         text = clean(f"{clean(layer.name, 24)} {clean(layer.kind, 24)} {arrow}{factor} "
                      f"{a.size_text(before)}→{a.size_text(after)}", 120)
