@@ -666,7 +666,7 @@ class _Builder:
                         merged[j] = d
                         break
             layer.out_shape = tuple(merged)
-            if kind != "concat":
+            if kind != "concat" and dims.count(dims[0]) != len(dims):  # equal inputs stretch nothing
                 layer.broadcast = tuple(dict.fromkeys(
                     lid for lid, d in zip(ids, dims) if d is not None and any(
                         d[j] == 1 and merged[j] != 1 for j in range(2, rank))))
@@ -1100,6 +1100,7 @@ def _match_axes(tensor: Optional[tuple], canonical: Optional[tuple], hint: tuple
     return scored[0]
 
 
+@functools.lru_cache(maxsize=1024)  # a U-Net's merges see a handful of axis layouts
 def _positions(view_axes: Optional[tuple], out_axes: Optional[tuple], rank: int) -> Optional[tuple]:
     """canonical axis j -> tensor axis, for a tensor of ``rank`` axes that reads a layer's
     output through ``view_axes`` (tensor axis i is the layer's output tensor axis
@@ -1124,6 +1125,7 @@ def _positions(view_axes: Optional[tuple], out_axes: Optional[tuple], rank: int)
     return tuple(position[j] for j in range(rank))
 
 
+@functools.lru_cache(maxsize=4096)  # and a few hundred distinct shapes
 def _aligned(tensor: Optional[tuple], positions: tuple, rank: int) -> Optional[tuple]:
     """A merge input's dim along each canonical axis of the merge, as ONNX broadcasts it
     (right-aligned: an axis the input lacks is size 1); None when its shape is unknown."""
