@@ -487,6 +487,16 @@ class Progress:
         sys.stdout.flush()
         self.draw(force=True)
 
+    def out_json(self, text: str) -> None:
+        """JSON text on stdout: as :meth:`out`, without click's search for ANSI escape
+        sequences, which JSON cannot hold (it writes ESC and every other control
+        character as a ``\\u`` escape). 3 MB of reports cost the parent ~2-14 ms while
+        its workers want both cores."""
+        self._clear()
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        self.draw(force=True)
+
     def close(self) -> None:
         self._clear()
         self.enabled = False
@@ -656,7 +666,7 @@ def check(paths: tuple, fmt: str, output: Optional[str], html_path: Optional[str
     if streaming and fmt == "json":
         from .render.json import ReportWriter
 
-        writer = ReportWriter(progress.out)
+        writer = ReportWriter(progress.out_json)
     progress.draw(force=True)
     results = run_tasks(tasks, jobs or default_jobs(), progress.advance)
     try:

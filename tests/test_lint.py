@@ -278,7 +278,7 @@ def test_json_on_stdout_is_written_file_by_file(folder, monkeypatch):
     from symcheck import cli
 
     events: list = []
-    real_tasks, real_out = cli.run_tasks, cli.Progress.out
+    real_tasks, real_out = cli.run_tasks, cli.Progress.out_json
 
     def tasks(*args, **kwargs):
         for outcome in real_tasks(*args, **kwargs):
@@ -290,7 +290,7 @@ def test_json_on_stdout_is_written_file_by_file(folder, monkeypatch):
         real_out(self, text)
 
     monkeypatch.setattr(cli, "run_tasks", tasks)
-    monkeypatch.setattr(cli.Progress, "out", out)
+    monkeypatch.setattr(cli.Progress, "out_json", out)
     result = run(folder / "gen", *STATIC, "--format", "json", "-j", "2")
     files = [f["file"] for f in json.loads(result.stdout)["files"]]
     assert len(files) == 14
