@@ -446,24 +446,32 @@ def detect_exporter(model: ModelProto) -> Exporter:
 def _keras_torch_backend(model: ModelProto, window: int = 60) -> bool:
     """Keras's torch backend wraps every conv and pool in Transposes between its
     channels-last tensors and torch's channels-first ops: among the first ``window``
-    nodes, a Transpose with perm ``[0, r-1, 1, ..., r-2]`` (r >= 3) feeds a Conv or pool,
-    directly or through Casts (its TorchScript path adds no-op Casts around every op).
+    nodes, Transposes with perm ``[0, r-1, 1, ..., r-2]`` (r >= 3) feed at least two
+    Convs or pools, directly or through Casts (its TorchScript path adds no-op Casts
+    around every op), and the first of them reads a graph input.
 
-    A PyTorch model's own Transposes (a pad's 2-D ``[1, 0]`` in F.pad's pads
-    computation, attention's ``[0, 2, 1]`` after its convs) do not make it Keras.
+    A PyTorch model's own Transposes do not make it Keras: F.pad's 2-D ``[1, 0]``
+    on its pads, a ConvNeXt block's permutes around its channels-last LayerNorm
+    (inside the network, not at the input), one permute of an NHWC input before
+    the first conv.
     """
-    channels_first: set = set()
+    inputs = {i.name for i in model.graph.input}
+    channels_first: dict = {}  # tensor -> whether its Transpose chain starts at a graph input
+    fed = []
     for node in model.graph.node[:window]:
         if node.op_type == "Transpose":
             perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), [])
             rank = len(perm)
-            if rank >= 3 and perm == [0, rank - 1, *range(1, rank - 1)]:
-                channels_first.update(node.output)
+            if rank >= 3 and perm == [0, rank - 1, *range(1, rank - 1)] and node.input:
+                from_input = node.input[0] in inputs or channels_first.get(node.input[0], False)
+                channels_first.update(dict.fromkeys(node.output, from_input))
         elif node.op_type == "Cast" and node.input and node.input[0] in channels_first:
-            channels_first.update(node.output)
+            channels_first.update(dict.fromkeys(node.output, channels_first[node.input[0]]))
+        elif node.op_type in ("Cast", "Identity") and node.input and node.input[0] in inputs:
+            inputs.update(node.output)  # the input as its no-op Casts pass it on
         elif node.op_type in _CHANNELS_FIRST_OPS and node.input and node.input[0] in channels_first:
-            return True
-    return False
+            fed.append(channels_first[node.input[0]])
+    return len(fed) >= 2 and fed[0]
 
 
 _CHANNELS_FIRST_OPS = frozenset({"Conv", "ConvTranspose", "MaxPool", "AveragePool"})

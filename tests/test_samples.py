@@ -108,33 +108,54 @@ def _pytorch_file(nodes: list, inputs: list, outputs: list, initializers: list):
 
 @pytest.mark.parametrize("rank", [3, 4, 5])
 def test_keras_torch_backend_is_told_by_its_channels_last_transposes(rank):
-    """Keras's torch backend: Transpose [0, r-1, 1, ..., r-2] (then no-op Casts) into every
-    conv. A PyTorch model whose only Transposes are F.pad's 2-D [1, 0] on its pads is PyTorch."""
+    """Keras's torch backend: Transposes [0, r-1, 1, ..., r-2] (then no-op Casts) into
+    every conv, the first reading the (channels-last) input. PyTorch models with their
+    own Transposes are PyTorch: F.pad's 2-D [1, 0] on its pads; one permute of an NHWC
+    input before a single conv; a ConvNeXt-style permute back to channels-first inside
+    the network before each downsampling conv."""
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
     from symcheck.load import detect_exporter
 
     spatial = [6] * (rank - 2)
-    weight = numpy_helper.from_array(np.zeros([4, 1] + [3] * (rank - 2), np.float32), "w")
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, *spatial, 1])
+    weights = [numpy_helper.from_array(np.zeros([4, 4] + [1] * (rank - 2), np.float32), w)
+               for w in ("w1", "w2")]
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
-    perm = [0, rank - 1, *range(1, rank - 1)]
-    keras = _pytorch_file([helper.make_node("Transpose", ["x"], ["t"], perm=perm),
-                           helper.make_node("Cast", ["t"], ["c"], to=TensorProto.FLOAT),
-                           helper.make_node("Conv", ["c", "w"], ["y"])], [x], [y], [weight])
-    assert detect_exporter(keras).family == "keras"
-    assert "Keras (torch backend)" in detect_exporter(keras).description
+    first = [0, rank - 1, *range(1, rank - 1)]  # channels-last -> channels-first
+    last = [0, *range(2, rank), 1]
 
+    def family(nodes, x_shape, initializers=()):
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)
+        return detect_exporter(_pytorch_file(nodes, [x], [y], [*weights, *initializers])).family
+
+    keras = [helper.make_node("Transpose", ["x"], ["t"], perm=first),
+             helper.make_node("Cast", ["t"], ["c"], to=TensorProto.FLOAT),
+             helper.make_node("Conv", ["c", "w1"], ["h"]),
+             helper.make_node("Transpose", ["h"], ["hl"], perm=last),
+             helper.make_node("Transpose", ["hl"], ["hf"], perm=first),
+             helper.make_node("Conv", ["hf", "w2"], ["y"])]
+    assert family(keras, [1, *spatial, 4]) == "keras"
+    one_permute = [helper.make_node("Transpose", ["x"], ["t"], perm=first),
+                   helper.make_node("Conv", ["t", "w1"], ["h"]),
+                   helper.make_node("Conv", ["h", "w2"], ["y"])]
+    assert family(one_permute, [1, *spatial, 4]) == "pytorch"
+    inside = [helper.make_node("Conv", ["x", "w1"], ["h"]),
+              helper.make_node("Transpose", ["h"], ["hl"], perm=last),
+              helper.make_node("Transpose", ["hl"], ["hf"], perm=first),
+              helper.make_node("Conv", ["hf", "w2"], ["g"]),
+              helper.make_node("Transpose", ["g"], ["gl"], perm=last),
+              helper.make_node("Transpose", ["gl"], ["gf"], perm=first),
+              helper.make_node("Conv", ["gf", "w2"], ["y"])]
+    assert family(inside, [1, 4, *spatial]) == "pytorch"
     pads = numpy_helper.from_array(np.zeros((2, rank), np.int64), "pads2d")
-    xc = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, *spatial])
-    torch = _pytorch_file([helper.make_node("Transpose", ["pads2d"], ["pt"], perm=[1, 0]),
-                           helper.make_node("Reshape", ["pt", "flat"], ["pads"]),
-                           helper.make_node("Pad", ["x", "pads"], ["p"]),
-                           helper.make_node("Transpose", ["p"], ["q"], perm=[0, 1, *range(2, rank)]),
-                           helper.make_node("Conv", ["q", "w"], ["y"])], [xc], [y],
-                          [weight, pads, numpy_helper.from_array(np.array([-1], np.int64), "flat")])
-    assert (detect_exporter(torch).family, detect_exporter(torch).variant) == ("pytorch", "torchscript")
+    flat = numpy_helper.from_array(np.array([-1], np.int64), "flat")
+    padded = [helper.make_node("Transpose", ["pads2d"], ["pt"], perm=[1, 0]),
+              helper.make_node("Reshape", ["pt", "flat"], ["pads"]),
+              helper.make_node("Pad", ["x", "pads"], ["p"]),
+              helper.make_node("Conv", ["p", "w1"], ["h"]),
+              helper.make_node("Conv", ["h", "w2"], ["y"])]
+    assert family(padded, [1, 4, *spatial], [pads, flat]) == "pytorch"
 
 
 @pytest.mark.parametrize("filename,names", [
