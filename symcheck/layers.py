@@ -723,7 +723,28 @@ class _Builder:
         layer.attrs["mode"] = attrs.get("mode", "constant")
 
     def slice_layer(self, node, attrs, data_name) -> None:
-        self._axis_op(node, "crop", data_name)
+        """A crop; a crop of a crop that nothing else reads, on other axes, is one crop
+        (``y[:, :, 1:-1, 1:-1]`` is a Slice per axis in both torch exporters)."""
+        layer = self._axis_op(node, "crop", data_name)
+        src = self.layers[layer.inputs[0]]
+        x = Expr.symbol("x")
+        if src.kind != "crop" or data_name != src.out_tensor or layer.out_axes != src.out_axes \
+                or self.consumers.get(src.out_tensor, 0) != 1 or layer.id != len(self.layers) - 1 \
+                or len(src.transfer) != len(layer.transfer):  # (read directly, in one layout)
+            return
+        combined = []
+        for first, second in zip(src.transfer, layer.transfer):
+            if second == x:
+                combined.append(first)
+            elif first == x:
+                combined.append(second)
+            else:
+                return  # the same axis cropped twice: two steps, as written
+        src.transfer = combined
+        src.out_shape, src.out_axes, src.out_tensor = layer.out_shape, layer.out_axes, layer.out_tensor
+        src.nodes += layer.nodes
+        del self.layers[layer.id]  # the newest id: the next layer takes it again
+        self.views[layer.out_tensor] = View(src.id, self.views[layer.out_tensor].axes)
 
     def _axis_op(self, node, kind, data_name, out: str = "") -> Layer:
         """Pad, Slice or one output of a Split: a size change along tensor axes, mapped to canonical."""

@@ -418,6 +418,27 @@ def widening_unet():
     return WideningUNet()
 
 
+def crop_ae():
+    """Stride-2 convs 30 → 15 → 8, transposed convs 8 → 16 → 32, ``y[:, :, 1:-1, 1:-1]``
+    back to 30 (one crop, which both torch exporters write as a Slice per axis), a head."""
+    torch, nn, F = _torch()
+
+    class CropAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.d1 = nn.Sequential(nn.Conv2d(1, 8, 3, stride=2, padding=1), nn.ReLU())
+            self.d2 = nn.Sequential(nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU())
+            self.u2 = nn.ConvTranspose2d(16, 8, 2, stride=2)
+            self.u1 = nn.ConvTranspose2d(8, 4, 2, stride=2)
+            self.head = nn.Conv2d(4, 1, 3, padding=1)
+
+        def forward(self, x):
+            y = self.u1(F.relu(self.u2(self.d2(self.d1(x)))))
+            return self.head(F.relu(y[:, :, 1:-1, 1:-1]))
+
+    return CropAE()
+
+
 def vae(size: int = 28, widths=(8, 16), latent: int = 16):
     """Conv encoder -> Flatten -> Linear mu / logvar -> reparameterize -> Linear ->
     Unflatten -> ConvTranspose decoder; returns (recon, mu, logvar)."""
@@ -875,6 +896,8 @@ MODELS: dict[str, Spec] = {
     "extra_up": Spec(plain_ae, ((1, 1, 32, 32),), kwargs=dict(enc_widths=(8, 8), dec_widths=(8, 8))),
     "two_inputs": Spec(conditioned_ae, ((1, 4), (1, 1, 32, 32)), input_names=("cond", "image")),
     "widening_unet": Spec(widening_unet, ((1, 3, 64, 64),)),
+    "crop": Spec(crop_ae, ((1, 1, 30, 30),)),
+    "crop_dynamo": Spec(crop_ae, ((1, 1, 30, 30),), dynamo=True),
     # TorchScript writes F.pad's pads as ConstantOfShape -> Concat -> Reshape [-1, 2] ->
     # Slice (step -1) -> Transpose -> Reshape -> Cast; dynamo writes a constant
     "pad_unet": Spec(pad_unet, ((1, 1, 28, 28),)),

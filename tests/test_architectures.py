@@ -428,6 +428,21 @@ def test_a_layer_paired_only_by_its_skip_is_not_unpaired(corpus):
     assert a.verdict == "symmetric with notes"
 
 
+@pytest.mark.parametrize("name", ["crop", "crop_dynamo"])
+def test_a_crop_on_two_axes_is_one_crop(corpus, name):
+    """``y[:, :, 1:-1, 1:-1]``: a Slice per axis in both exporters, one crop 32×32 → 30×30
+    and one SC103 (it used to be two crops, each with its own SC103)."""
+    a = symcheck.analyze(corpus[name])
+    assert a.ladder_text() == "30 → 15 → 8 ‖ 8 → 16 → 32 → 30"
+    crops = [layer for layer in a.layers.layers.values() if layer.kind == "crop"]
+    assert [(c.in_shape, c.out_shape, len(c.nodes)) for c in crops] == [((1, 4, 32, 32), (1, 4, 30, 30), 3)]  # 2 Slices, ReLU
+    x = crops[0].transfer[0].symbol("x")
+    assert crops[0].transfer == [x - 2, x - 2]
+    assert [f.message.split(",")[0] for f in by_code(a, "SC103")] == [f"{crops[0].name} crops 32×32 to 30×30"]
+    assert codes(a) == ["SC101", "SC102", "SC102", "SC103", "SC104", "SC201", "SC203", "SC303"]
+    _verified(a)
+
+
 RESIZE_UNPAIRED = ["mid.0"]  # mid.0 reads the bottleneck; dec1.0 reads the skip (a "skip" pair)
 
 
