@@ -17,7 +17,9 @@ axes. The pass handles, in this order:
   separate bias, BatchNorm as Mul+Add, GroupNorm as Reshape →
   InstanceNormalization → Reshape);
 * layout: ``Transpose``, and ``Reshape``/``Squeeze``/``Unsqueeze`` that only
-  move size-1 axes, are followed as axis permutations (NHWC graphs);
+  move size-1 axes, are followed as axis permutations (NHWC graphs); a MatMul
+  over the channel axis of such a channels-last view is a dense layer that keeps
+  the map's spatial size and layout (ConvNeXt's permute → LayerNorm → Linear);
 * data movement that changes sizes (Keras ``UpSampling2D`` as Tile/Expand +
   Reshape, Flatten before a dense layer, Reshape after it) is collected and
   becomes one layer judged by the shapes at its two ends;
@@ -580,6 +582,7 @@ class _Builder:
             layer.transfer = _same_or_const(before, after)
 
     def dense_layer(self, node, attrs) -> None:
+        positions = self._channels_last(node)
         layer = self._anchor(node, "dense", node.input[0])
         weight = node.input[1]
         layer.weight = weight
@@ -588,6 +591,40 @@ class _Builder:
             layer.params += self.param_numel(node.input[2])
         layer.attrs = {"units": (layer.out_shape or (None, None))[-1]}
         layer.transfer = []
+        if positions is not None:
+            # a Linear over the channels of a channels-last view (ConvNeXt's
+            # permute → LayerNorm → Linear, a Keras Dense on an NHWC map): a
+            # pointwise layer, canonical (N, C, *spatial) at the same sizes
+            layer.in_shape = _to_canonical(layer.in_shape, positions)
+            layer.out_shape = _to_canonical(layer.out_shape, positions)
+            layer.out_axes = positions
+            layer.attrs["units"] = (layer.out_shape or (None, None))[1]
+            layer.transfer = [Expr.symbol("x")] * (len(positions) - 2)
+
+    def _channels_last(self, node) -> Optional[tuple]:
+        """Canonical axis j -> tensor axis of a MatMul's data input, when the axis it
+        contracts (the last) is the canonical channel axis of an image (N, C, *spatial)
+        read in another layout; else None (a flattened vector, tokens N×L×C that no
+        image layout names, a product over a spatial axis).
+
+        The weight is one matrix (K, units): the other axes of the input are carried
+        over to the output in their order, so the output has the input's layout.
+        """
+        name = node.input[0]
+        view = self.views[name]
+        if node.op_type != "MatMul" or view.pending or view.axes is None:
+            return None
+        src = self.layers[view.layer]
+        before, after = self.shape(name), self.shape(node.output[0])
+        weight = self.shape(node.input[1])
+        if src.untracked or src.out_axes is None or before is None or after is None \
+                or len(before) < 3 or len(after) != len(before) or weight is None or len(weight) != 2 \
+                or tuple(before[:-1]) != tuple(after[:-1]):
+            return None
+        positions = _positions(view.axes, src.out_axes, len(before))
+        if positions is None or positions[1] != len(before) - 1:
+            return None
+        return positions
 
     def contraction_layer(self, node, data_in: list) -> None:
         """A product of data tensors (MatMul, Gemm, Einsum), as attention computes ``q·kᵀ``.

@@ -751,6 +751,56 @@ def attention_ae(style: str = "conv"):
     return AttentionAE()
 
 
+def convnext_ae():
+    """ConvNeXt-style encoder, transposed-conv decoder (3×32×32 → 32×4×4 → 3×32×32).
+
+    Stem: Conv2d(3, 16, 4, stride 4) then a channels-last LayerNorm (permute to
+    NHWC, ``LayerNorm(C)``, permute back). Each block: depthwise 7×7 conv, permute
+    to NHWC, ``LayerNorm(C)``, ``Linear(C, 4C)``, GELU, ``Linear(4C, C)``, a learned
+    per-channel scale, permute back, residual Add: the Linear layers mix channels at
+    every position (1×1 convs written as MatMuls over the last axis). Down: a
+    channels-last LayerNorm, then Conv2d(16, 32, 2, stride 2). Decoder:
+    ConvTranspose2d(32, 16, 2, 2), GELU, ConvTranspose2d(16, 3, 4, 4).
+    """
+    torch, nn, F = _torch()
+
+    class Block(nn.Module):
+        def __init__(self, c: int):
+            super().__init__()
+            self.dw = nn.Conv2d(c, c, 7, padding=3, groups=c)
+            self.ln = nn.LayerNorm(c)
+            self.pw1, self.pw2 = nn.Linear(c, 4 * c), nn.Linear(4 * c, c)
+            self.gamma = nn.Parameter(torch.full((c,), 0.1))
+
+        def forward(self, x):
+            y = self.dw(x).permute(0, 2, 3, 1)  # N×H×W×C
+            y = self.gamma * self.pw2(F.gelu(self.pw1(self.ln(y))))
+            return x + y.permute(0, 3, 1, 2)
+
+    class LayerNorm2d(nn.Module):
+        def __init__(self, c: int):
+            super().__init__()
+            self.ln = nn.LayerNorm(c)
+
+        def forward(self, x):
+            return self.ln(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+    class ConvNeXtAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(3, 16, 4, stride=4), LayerNorm2d(16))
+            self.s1 = Block(16)
+            self.down = nn.Sequential(LayerNorm2d(16), nn.Conv2d(16, 32, 2, stride=2))
+            self.s2 = Block(32)
+            self.up = nn.Sequential(nn.ConvTranspose2d(32, 16, 2, stride=2), nn.GELU())
+            self.head = nn.ConvTranspose2d(16, 3, 4, stride=4)
+
+        def forward(self, x):
+            return self.head(self.up(self.s2(self.down(self.s1(self.stem(x))))))
+
+    return ConvNeXtAE()
+
+
 def se_ae():
     """Strided-conv (k4 s2) / transposed-conv AE with a squeeze-and-excitation gate after
     each down step: ``f * sigmoid(conv1x1(relu(conv1x1(gap(f)))))``, the gate N×C×1×1
@@ -927,6 +977,11 @@ MODELS: dict[str, Spec] = {
     # TorchScript only: the dynamo export's MatMul of two transposed views of the
     # unbound q and k meets a separate crash in the layer pass
     "attention_qkv": Spec(attention_ae, ((1, 3, 32, 32),), kwargs=dict(style="qkv")),
+    "convnext": Spec(convnext_ae, ((1, 3, 32, 32),)),
+    "convnext_dynamo": Spec(convnext_ae, ((1, 3, 32, 32),), dynamo=True),
+    "convnext_dynamic": Spec(convnext_ae, ((1, 3, 32, 32),), dynamic_axes={
+        "input": {0: "batch", 2: "height", 3: "width"},
+        "output": {0: "batch", 2: "out_height", 3: "out_width"}}),
     "se": Spec(se_ae, ((1, 1, 32, 32),)),
     "se_dynamo": Spec(se_ae, ((1, 1, 32, 32),), dynamo=True),
     "se_dynamic": Spec(se_ae, ((1, 1, 32, 32),), dynamic_axes={

@@ -1180,3 +1180,62 @@ def test_corpus_verifies_in_onnxruntime(corpus, name):
     assert v.status == "verified", (v.reason, [c for c in v.layers if not c.ok])
     assert all(c.ok for c in v.layers) and len(v.layers) >= 6
     assert all(rt.held for rt in v.round_trips)
+
+
+# -- Linear layers over the channels of a channels-last view (ConvNeXt) ----------------
+
+CONVNEXT_KINDS = ["conv", "conv", "dense", "dense", "add", "conv",
+                  "conv", "dense", "dense", "add", "conv-transpose", "conv-transpose"]
+
+
+def _check_convnext(a):
+    assert path_kinds(a) == CONVNEXT_KINDS
+    steps = a.structure.steps
+    assert [s.role for s in steps] == ["down"] + ["keep"] * 4 + ["down"] + ["keep"] * 4 + ["up", "up"]
+    assert [s.side for s in steps] == ["encoder"] * 6 + ["decoder"] * 6
+    # each Linear maps channels at every position of the map it reads (permuted to
+    # N×H×W×C): 16→64→16 at level 1, 32→128→32 at level 2, never a transition
+    dense = [a.layer(i) for i in a.structure.path[1:-1] if a.layer(i).kind == "dense"]
+    assert [(d.in_channels, d.channels) for d in dense] == [(16, 64), (64, 16), (32, 128), (128, 32)]
+    assert [spatial_in(a.layers.layers, d) == spatial_of(d) for d in dense] == [True] * 4
+    assert [a.structure.level_of[d.id] for d in dense] == [1, 1, 2, 2]
+    # the permute back joins the NCHW residual: the block's Add keeps the map's size
+    adds = [a.layer(i) for i in a.structure.path[1:-1] if a.layer(i).kind == "add"]
+    assert [spatial_of(x) == spatial_in(a.layers.layers, x) for x in adds] == [True, True]
+    # stem ↔ head; the stride-2 conv ↔ the stride-2 transposed conv (16→32 inverted)
+    assert pairs(a) == [("stem.0", "head", 0), ("down.1", "up.0", 2)]
+    # the blocks' learned layers: level 1's in the encoder, level 2's (the bottleneck)
+    # in the decoder, each side's three with no counterpart
+    left = [(a.layer(i).kind, a.layer(i).in_channels, a.layer(i).channels) for i in a.structure.unpaired]
+    assert left == [("conv", 16, 16), ("dense", 16, 64), ("dense", 64, 16),
+                    ("conv", 32, 32), ("dense", 32, 128), ("dense", 128, 32)]
+    assert codes(a) == ["SC104", "SC201", "SC201"]  # no SC003: two down transitions, two up
+    assert round_trip_statement(a) == "H, W ≡ 0 (mod 8)"
+
+
+@pytest.mark.parametrize("name", ["convnext", "convnext_dynamo"])
+def test_convnext_linear_layers_mix_channels_in_place(corpus, name):
+    a = symcheck.analyze(corpus[name])
+    assert a.ladder_text() == "32 → 8 → 4 ‖ 4 → 8 → 32"
+    pw1 = [a.layer(i) for i in a.structure.path[1:-1] if a.layer(i).kind == "dense"][0]
+    assert pw1.in_shape == (1, 16, 8, 8) and pw1.out_shape == (1, 64, 8, 8)
+    assert pw1.attrs["units"] == 64 and pw1.params == 16 * 64 + 64
+    _check_convnext(a)
+    _verified(a)
+    assert a.verdict == "symmetric with notes"
+
+
+def test_convnext_linear_layers_keep_symbolic_sizes(corpus):
+    from symcheck.dims import Expr
+
+    a = symcheck.analyze(corpus["convnext_dynamic"])
+    assert a.ladder_text() == "H → floor(H/4) → floor(H/8) ‖ floor(H/8) → 2*floor(H/8) → 8*floor(H/8)"
+    height, width = Expr.symbol("height"), Expr.symbol("width")
+    dense = [a.layer(i) for i in a.structure.path[1:-1] if a.layer(i).kind == "dense"]
+    assert dense[0].out_shape[1:] == (64, height // 4, width // 4)
+    assert dense[3].out_shape[1:] == (32, height // 8, width // 8)
+    _check_convnext(a)
+    v = _verified(a)  # at 32 (round-trips) and 28 (gives 24)
+    assert [(rt.size, rt.predicted, rt.actual, rt.held) for rt in v.round_trips] == [
+        (32, (32, 32), (32, 32), True), (28, (24, 24), (24, 24), True)]
+    assert a.verdict == "symmetric with notes"
