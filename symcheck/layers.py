@@ -72,6 +72,8 @@ _LAYOUT = {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Tile", "E
 _REGROUP = {"Reshape", "Flatten", "Squeeze", "Unsqueeze"}  # new sizes, the same element order
 _ELEMENTWISE_CONST = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min"}
 _POOLS = {"MaxPool": "max-pool", "AveragePool": "avg-pool", "LpPool": "lp-pool"}
+#: ops that pick values by an index tensor; along spatial axes, a resampling (see _resamples)
+_GATHERS = {"Gather", "GatherElements", "GatherND"}
 # ops that read their input as an image (N, C, *spatial) in their own layout
 _IMAGE_KINDS = {"conv", "conv-transpose", "max-pool", "avg-pool", "lp-pool", "global-pool",
                 "upsample", "pixel-shuffle", "space-to-depth"}
@@ -256,7 +258,11 @@ class _Builder:
         else:  # no consumer fixes the layout (a crop, the output): find the channel axis
             after, out_axes = _guess_canonical(before, self.shape(name))
         moved = any(n.op_type == "Transpose" for n in view.pending)
-        kind, transfer, attrs = classify_reshape(before, after, moved)
+        gathered = [n.op_type for n in view.pending if n.op_type in _GATHERS or n.op_type.startswith("Reduce")]
+        if gathered:  # pixels picked by index (and windows reduced): a resampling
+            kind, transfer, attrs = classify_resampling(before, after, gathered)
+        else:
+            kind, transfer, attrs = classify_reshape(before, after, moved)
         names = [n.name for n in view.pending]
         layer = self._new(kind, "", "", before, after, nodes=names, attrs=attrs,
                           out_tensor=name, inputs=[src.id])
@@ -346,6 +352,8 @@ class _Builder:
             self.elementwise(node, attrs, data_in[0])
         elif op in _LAYOUT and node.input[0] == data_in[0]:
             self.movement(node, attrs, data_in[0])
+        elif self._resamples(node, attrs, data_in):
+            self._collect(node, data_in[0])
         else:
             self.simple_layer(node, attrs, op.lower(), data_in[0], inputs=data_in)
 
@@ -925,6 +933,50 @@ class _Builder:
                 # views are relative to the layer's out_tensor, which is now ``out``
                 self.views[out] = View(view.layer, tuple(range(len(axes))))
 
+    def _resamples(self, node, attrs: dict, data_in: list) -> bool:
+        """Whether ``node`` picks pixels of an image by a fixed index along its spatial
+        axes, so the run it starts (or continues) is one resampling judged by the shapes
+        at its two ends: a ``Gather``, ``GatherElements`` or ``GatherND`` whose indices
+        are not data and whose gathered axes are spatial axes of the image (the dynamo
+        exporter's nearest-exact upsampling and adaptive pooling), and a ``Reduce*``
+        over such a run (the windows of an adaptive pool, averaged)."""
+        op, data = node.op_type, data_in[0]
+        if len(data_in) != 1 or node.input[0] != data:
+            return False
+        view = self.views[data]
+        if op.startswith("Reduce"):
+            return any(n.op_type in _GATHERS for n in view.pending)
+        if op not in _GATHERS:
+            return False
+        if view.pending:  # a second gather of the same resampling (rows, then columns)
+            return any(n.op_type in _GATHERS for n in view.pending)
+        index = self.shape(node.input[1]) if len(node.input) > 1 else None
+        before = self.shape(data)
+        src = self.layers[view.layer]
+        if index is None or before is None or view.axes is None or src.out_axes is None \
+                or not index or static_numel(index) in (None, 0, 1):
+            return False
+        rank = len(before)
+        if op == "GatherND":
+            depth = index[-1]
+            if attrs.get("batch_dims", 0) or not isinstance(depth, int) or not 0 < depth <= rank:
+                return False
+            axes = list(range(depth))
+        else:
+            axis = attrs.get("axis", 0)
+            axes = [axis + rank if isinstance(axis, int) and axis < 0 else axis]
+        canonical = []
+        for a in axes:
+            source = view.axes[a] if isinstance(a, int) and 0 <= a < len(view.axes) else None
+            canonical.append(src.out_axes.index(source) if source in src.out_axes else None)
+        return all(isinstance(j, int) and j >= 2 for j in canonical)
+
+    def _collect(self, node, data_name: str) -> None:
+        """Add ``node`` to the data movement its input's view collects (see :meth:`_materialize`)."""
+        view = self.views[data_name]
+        self.hidden += 1
+        self.views[node.output[0]] = View(view.layer, None, list(view.pending) + [node])
+
     def _readers(self, name: str) -> list:
         """The nodes that read tensor ``name``'s values, once each (``Shape`` and ``Size``
         read only its shape), and None for a graph output."""
@@ -1298,6 +1350,51 @@ def classify_reshape(before, after, moved: bool = True) -> tuple[str, list, dict
         inv = [round(1 / f) for f in factors]
         if c0 * math.prod(inv) == c1:
             return "space-to-depth", [floordiv(x, r) for r in inv], {"factor": [1 / r for r in inv]}
+    return "reshape", [b if isinstance(b, int) else None for b in after[2:]], {}
+
+
+def classify_resampling(before, after, ops: list) -> tuple[str, list, dict]:
+    """Name a run that picks pixels by index (``Gather*``, then perhaps a ``Reduce*`` of
+    the picked windows) from the shapes at its ends: an ``upsample`` or a ``downsample``
+    by the ratio of the sizes, the channels kept; else a plain ``reshape``.
+
+    An integer factor has the transfer function of a resize by it (``2*x``,
+    ``floor(x/2)``); another ratio (an adaptive pool 50→4) maps to the fixed size
+    the index was built for, as a resize to constant sizes does.
+
+    >>> kind, transfer, _ = classify_resampling((1, 8, 16, 16), (1, 8, 32, 32), ["GatherND"])
+    >>> kind, [str(t) for t in transfer]
+    ('upsample', ['2*x', '2*x'])
+    >>> classify_resampling((1, 8, 50, 50), (1, 8, 4, 4), ["GatherND", "ReduceMean"])[2]
+    {'factor': [0.08, 0.08], 'mode': 'mean', 'to_size': True}
+    """
+    x = Expr.symbol("x")
+    if before is None or after is None or len(before) != len(after) or len(before) < 3 \
+            or before[:2] != after[:2]:
+        return "reshape", [b if isinstance(b, int) else None for b in (after or ())[2:]], {}
+    found = [_ratio(a, b) for a, b in zip(before[2:], after[2:])]
+    ratios = [f for f in found if f is not None]
+    if len(ratios) != len(found) or all(f == 1 for f in ratios):
+        return "reshape", [b if isinstance(b, int) else None for b in after[2:]], {}
+    reduce = next((op for op in ops if op.startswith("Reduce")), "")
+    mode = {"ReduceMean": "mean", "ReduceMax": "max", "ReduceMin": "min"}.get(reduce, "nearest")
+    mode = mode if reduce in ("", "ReduceMean", "ReduceMax", "ReduceMin") else reduce[6:].lower()
+    transfer: list = []
+    for f, b in zip(ratios, after[2:]):
+        if f >= 1 and float(f).is_integer():
+            transfer.append(int(f) * x)
+        elif f < 1 and float(1 / f).is_integer():
+            transfer.append(floordiv(x, round(1 / f)))
+        else:
+            transfer.append(b if isinstance(b, int) else None)
+    fixed = any(not isinstance(t, Expr) for t in transfer)
+    factors = [int(f) if f >= 1 and float(f).is_integer() else f for f in ratios]
+    attrs = {"factor": factors, "mode": mode}
+    if fixed:
+        attrs["to_size"] = True
+    up = all(f >= 1 for f in ratios)
+    if up or all(f <= 1 for f in ratios):
+        return ("upsample" if up else "downsample"), transfer, attrs
     return "reshape", [b if isinstance(b, int) else None for b in after[2:]], {}
 
 

@@ -943,9 +943,123 @@ def _result(inferred: tuple, actual: Optional[tuple]) -> str:
     return "agrees" if all(isinstance(i, int) for i in inferred) else "unconfirmed"
 
 
+# ops whose data input and output are (N, C, *spatial) by the ONNX specification
+_SPEC_IMAGE_OPS = {"Conv", "ConvTranspose", "ConvInteger", "MaxPool", "AveragePool", "LpPool",
+                   "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool", "Resize", "Upsample",
+                   "DepthToSpace", "SpaceToDepth", "BatchNormalization", "InstanceNormalization",
+                   "LRN", "MaxRoiPool", "MaxUnpool", "DeformConv"}
+# ops whose output has the layout of their data inputs (elementwise, and a Concat along any axis)
+_SAME_LAYOUT_OPS = {"Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "Elu", "Selu", "Celu",
+                    "Softplus", "Softsign", "HardSigmoid", "HardSwish", "Gelu", "Mish", "Clip",
+                    "Identity", "Dropout", "Cast", "CastLike", "Erf", "Exp", "Log", "Sqrt", "Neg",
+                    "Abs", "Reciprocal", "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum",
+                    "Mean", "Where", "Concat", "QuantizeLinear", "DequantizeLinear"}
+
+
+def _same_layout(a, b) -> bool:
+    identity = lambda t: t == "id" or t == tuple(range(len(t)))
+    return a == b or (identity(a) and identity(b))
+
+
+def spec_layouts(graph: GraphProto) -> dict:
+    """Each tensor's layout as the ONNX specification fixes it, found without the analysis:
+    ``"id"`` ((N, C, *spatial) in order) or a tuple (canonical axis k lives at tensor
+    axis ``t[k]``), for the tensors an image op (Conv, pools, Resize, BatchNorm ...)
+    reads or writes and those joined to them by elementwise ops, Concat and Transpose.
+    A tensor reached with two layouts is left out. Verification reads a layer's tensor
+    in this layout, so a wrong canonical reading of it cannot agree with itself.
+
+    >>> from onnx import helper
+    >>> g = helper.make_graph([helper.make_node("Transpose", ["x"], ["t"], perm=[0, 2, 3, 1]),
+    ...                        helper.make_node("Conv", ["x", "w"], ["y"])], "g", [], [])
+    >>> sorted(spec_layouts(g).items())
+    [('t', (0, 3, 1, 2)), ('x', 'id'), ('y', 'id')]
+    """
+    constants = {i.name for i in graph.initializer}
+    constants.update(o for n in graph.node if n.op_type == "Constant" for o in n.output)
+    links: dict = {}  # tensor -> [(other tensor, perm or None, forward)]
+
+    def link(a: str, b: str, perm) -> None:
+        if a and b and a not in constants and b not in constants:
+            links.setdefault(a, []).append((b, perm, True))
+            links.setdefault(b, []).append((a, perm, False))
+
+    found: dict = {}
+    for node in graph.node:
+        op = node.op_type
+        if op in _SPEC_IMAGE_OPS and node.input and node.output:
+            for name in (node.input[0], node.output[0]):
+                if name and name not in constants:
+                    found.setdefault(name, set()).add("id")
+        elif op == "Transpose" and node.input and node.output:
+            perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
+            if perm:
+                link(node.input[0], node.output[0], tuple(perm))
+        elif op in _SAME_LAYOUT_OPS and node.output:
+            data = node.input[:1] if op in ("Clip", "PRelu") else node.input
+            for name in data:
+                link(name, node.output[0], None)
+    layouts: dict = {}
+    conflict: set = set()
+    queue = []
+    for name, seen in found.items():
+        layouts[name] = "id"
+        queue.append(name)
+    while queue:
+        name = queue.pop()
+        here = layouts.get(name)
+        if here is None or name in conflict:
+            continue
+        for other, perm, forward in links.get(name, ()):
+            if perm is None:
+                there = here
+            else:
+                rank = len(perm)
+                cur = tuple(range(rank)) if here == "id" else here
+                if len(cur) != rank or sorted(perm) != list(range(rank)):
+                    continue
+                there = tuple(perm.index(a) for a in cur) if forward else tuple(perm[a] for a in cur)
+            if other in conflict:
+                continue
+            if other not in layouts:
+                layouts[other] = there
+                queue.append(other)
+            elif not _same_layout(layouts[other], there):
+                conflict.add(other)
+    for name in conflict:
+        layouts.pop(name, None)
+    return layouts
+
+
+def _consistent(claimed: Optional[tuple], spec: tuple, actual: Sequence) -> bool:
+    """Whether a layer's canonical axes (``claimed``) are the ones the specification
+    gives its tensor (``spec``), but for degenerate size-1 spatial axes the layer does
+    not count (a 1-D conv written as a 1×k 2-D conv)."""
+    axes = claimed if claimed else tuple(range(len(actual)))
+    if len(axes) < 2 or len(spec) < 2 or tuple(axes[:2]) != tuple(spec[:2]):
+        return False
+    rest = list(spec[2:])
+    position = 0
+    for a in axes[2:]:  # the layer's spatial axes, in order, among the spec's
+        while position < len(rest) and rest[position] != a:
+            if actual[rest[position]] != 1:
+                return False
+            position += 1
+        if position == len(rest):
+            return False
+        position += 1
+    return all(actual[r] == 1 for r in rest[position:])
+
+
 def _check_layers(analysis, run: _Run, shapes: dict) -> tuple:
-    """LayerCheck per logical layer for one successful run, and the layers left unchecked."""
+    """LayerCheck per logical layer for one successful run, and the layers left unchecked.
+
+    Each layer's tensor is read in the layout the ONNX specification gives it where an
+    image op fixes one (:func:`spec_layouts`), else through the layer's own axes: a
+    layer whose canonical axes contradict the specification disagrees, whatever sizes
+    its wrong reading gives."""
     checks, unchecked = [], []
+    layouts = spec_layouts(analysis.model.graph)
     for layer in analysis.layers.layers.values():
         if layer.kind in _MARKERS:
             continue
@@ -960,12 +1074,19 @@ def _check_layers(analysis, run: _Run, shapes: dict) -> tuple:
             continue
         inferred = tuple(v if v is not None else analysis.dim_text(d)
                          for v, d in zip(values, layer.out_shape))
-        actual = _canonical(shapes[layer.out_tensor], layer.out_axes)
+        tensor = shapes[layer.out_tensor]
+        actual = _canonical(tensor, layer.out_axes)
+        result = None
+        spec = layouts.get(layer.out_tensor)
+        if tensor is not None and spec is not None:
+            spec = tuple(range(len(tensor))) if spec == "id" else spec
+            if len(spec) == len(tensor) and not _consistent(layer.out_axes, spec, tensor):
+                actual, result = _canonical(tensor, spec), "disagrees"
         same_rank = actual is not None and len(actual) == len(inferred)
         checks.append(LayerCheck(
             layer.name, run.at, _user(analysis, inferred),
             _user(analysis, actual) if same_rank else (None if actual is None else tuple(actual)),
-            _result(inferred, actual)))
+            result or _result(inferred, actual)))
     return checks, unchecked
 
 

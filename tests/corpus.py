@@ -895,6 +895,57 @@ def qkv_attention_ae():
     return AttentionAE()
 
 
+def nearest_exact_unet():
+    """A 2-level U-Net upsampling with ``mode="nearest-exact"``: ``nn.Upsample`` at the
+    bottleneck, ``F.interpolate`` at level 1. The dynamo exporter writes each as
+    Transpose (2, 3, 0, 1) → GatherND of a constant index → Transpose (2, 3, 0, 1)
+    (TorchScript cannot export nearest-exact)."""
+    torch, nn, F = _torch()
+
+    class NearestExactUNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc1 = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU())
+            self.enc2 = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.ReLU())
+            self.mid = nn.Sequential(nn.Conv2d(8, 16, 3, padding=1), nn.ReLU())
+            self.up2 = nn.Upsample(scale_factor=2, mode="nearest-exact")
+            self.dec2 = nn.Sequential(nn.Conv2d(16 + 8, 8, 3, padding=1), nn.ReLU())
+            self.dec1 = nn.Sequential(nn.Conv2d(8 + 4, 4, 3, padding=1), nn.ReLU())
+            self.head = nn.Conv2d(4, 1, 1)
+
+        def forward(self, x):
+            s1 = self.enc1(x)
+            s2 = self.enc2(F.max_pool2d(s1, 2))
+            b = self.mid(F.max_pool2d(s2, 2))
+            y = self.dec2(torch.cat([self.up2(b), s2], 1))
+            y = F.interpolate(y, scale_factor=2, mode="nearest-exact")
+            return self.head(self.dec1(torch.cat([y, s1], 1)))
+
+    return NearestExactUNet()
+
+
+def adaptive_pool_ae():
+    """An AE whose encoder ends in ``AdaptiveAvgPool2d(4)`` on a 50×50 map (50/4 is no
+    integer: the dynamo exporter writes it as GatherND of the windows → Transpose →
+    ReduceMean; TorchScript cannot export it), and two ×5 transposed convs back to 100."""
+    torch, nn, F = _torch()
+
+    class AdaptivePoolAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                     nn.Conv2d(4, 8, 3, padding=1), nn.ReLU(),
+                                     nn.AdaptiveAvgPool2d(4))
+            self.dec = nn.Sequential(nn.ConvTranspose2d(8, 8, 5, 5), nn.ReLU(),  # 4 -> 20
+                                     nn.ConvTranspose2d(8, 4, 5, 5), nn.ReLU(),  # 20 -> 100
+                                     nn.Conv2d(4, 1, 3, padding=1))
+
+        def forward(self, x):
+            return self.dec(self.enc(x))
+
+    return AdaptivePoolAE()
+
+
 # ---------------------------------------------------------------------------
 # The corpus
 
@@ -991,6 +1042,9 @@ MODELS: dict[str, Spec] = {
     "broadcast_dynamo": Spec(broadcast_ae, ((1, 1, 32, 32),), dynamo=True),
     "qkv_attention": Spec(qkv_attention_ae, ((1, 1, 32, 32),)),
     "qkv_attention_dynamo": Spec(qkv_attention_ae, ((1, 1, 32, 32),), dynamo=True),
+    # dynamo only: TorchScript exports neither nearest-exact nor a non-integer adaptive pool
+    "nearest_exact_dynamo": Spec(nearest_exact_unet, ((1, 1, 32, 32),), dynamo=True),
+    "adaptive_pool_dynamo": Spec(adaptive_pool_ae, ((1, 1, 100, 100),), dynamo=True),
     "qkv_attention_dynamic": Spec(qkv_attention_ae, ((1, 1, 32, 32),), dynamic_axes={
         "input": {0: "batch", 2: "height", 3: "width"},
         "output": {0: "batch", 2: "out_height", 3: "out_width"}}),

@@ -1169,6 +1169,67 @@ def test_qkv_split_is_no_pixel_shuffle(corpus):
     assert a.verdict == "symmetric with notes"
 
 
+# -- index-gather resampling (dynamo's nearest-exact and adaptive pooling) --------------
+
+def test_nearest_exact_gather_chain_is_one_upsample(corpus):
+    # dynamo writes each nearest-exact ×2 as Transpose (2, 3, 0, 1) → GatherND of a
+    # constant (16, 16, 2) index → Transpose (2, 3, 0, 1): one upsample judged by the
+    # shapes at its two ends, back in (N, C, H, W), not a 16×16×1×8 "gathernd"
+    a = symcheck.analyze(corpus["nearest_exact_dynamo"])
+    assert a.ladder_text() == "32 → 16 → 8 ‖ 8 → 16 → 32"
+    assert path_kinds(a) == ["conv", "max-pool", "conv", "max-pool", "conv", "upsample",
+                             "concat", "conv", "upsample", "concat", "conv", "conv"]
+    ups = [a.layer(i) for i in a.structure.path if a.layer(i).kind == "upsample"]
+    assert [(u.in_shape, u.out_shape, u.attrs["factor"], u.attrs["mode"]) for u in ups] == [
+        ((1, 16, 8, 8), (1, 16, 16, 16), [2, 2], "nearest"),
+        ((1, 8, 16, 16), (1, 8, 32, 32), [2, 2], "nearest")]
+    cats = [a.layer(i) for i in a.structure.path if a.layer(i).kind == "concat"]
+    assert [(c.out_shape, c.attrs["axis"]) for c in cats] == [((1, 24, 16, 16), 1), ((1, 12, 32, 32), 1)]
+    assert pairs(a) == [("enc1.0", "head", 0), ("enc1.0", "dec1.0", 0), ("enc2.0", "dec2.0", 1)]
+    assert unpaired(a) == ["mid.0"]
+    assert [(src, lv) for _, src, lv in skips(a)] == [("enc2.0", 1), ("enc1.0", 0)]
+    assert codes(a) == ["SC104", "SC201"]  # no SC003: two pools, two upsamplings
+    assert a.verdict == "symmetric with notes"
+    v = _verified(a)
+    assert len(v.layers) == 12
+
+
+def test_adaptive_pool_gather_reduce_is_one_down_transition(corpus):
+    # AdaptiveAvgPool2d(4) on 50×50 as GatherND of the windows → Transpose → ReduceMean:
+    # one down transition by the sizes at its ends (50 → 4, no integer factor: SC101);
+    # the decoder's ×5 transposed convs run at 20 where the encoder ran at 50 (SC102)
+    a = symcheck.analyze(corpus["adaptive_pool_dynamo"])
+    assert a.ladder_text() == "100 → 50 → 4 ‖ 4 → 20 → 100"
+    assert path_kinds(a) == ["conv", "max-pool", "conv", "downsample", "conv-transpose",
+                             "conv-transpose", "conv"]
+    pool = layer_named(a, "enc.5")
+    assert (pool.in_shape, pool.out_shape, pool.attrs["mode"]) == ((1, 8, 50, 50), (1, 8, 4, 4), "mean")
+    assert [s.role for s in a.structure.steps] == ["keep", "down", "keep", "down", "up", "up", "keep"]
+    assert codes(a) == ["SC101", "SC102", "SC104", "SC201", "SC204", "SC204"]
+    assert "50×50" in by_code(a, "SC102")[0].message and "×1×" not in by_code(a, "SC102")[0].message
+    assert "enc.5 maps 50×50 to 4×4" in by_code(a, "SC101")[0].message
+    assert a.verdict == "asymmetric"
+    v = _verified(a)
+    assert len(v.layers) == 7
+
+
+def test_a_wrong_canonical_reading_is_never_verified(corpus):
+    """Verification reads each layer's tensor in the layout the ONNX specification gives
+    it (a Concat read by a Conv is N, C, H, W), not through the layer's own claimed axes:
+    a Concat claimed as 16×16×1×24 with axes (2, 3, 0, 1), self-consistent with the
+    tensor (1, 24, 16, 16), disagrees."""
+    from symcheck.verify import verify
+
+    a = symcheck.analyze(corpus["nearest_exact_dynamo"])
+    cat = layer_named(a, "cat")
+    cat.out_axes, cat.out_shape = (2, 3, 0, 1), (16, 16, 1, 24)  # the old wrong reading
+    v = verify(a)
+    check = next(c for c in v.layers if c.layer == "cat")
+    assert (check.inferred, check.actual, check.result) == ((16, 16, 1, 24), (1, 24, 16, 16), "disagrees")
+    assert v.status == "disagreement"
+    assert [c.layer for c in v.layers if not c.ok] == ["cat"]
+
+
 # -- every corpus model's inferred shapes hold in onnxruntime -------------------------
 
 @pytest.mark.parametrize("name", sorted(MODELS) + list(KERAS_MODELS))

@@ -42,7 +42,11 @@ MODELS = CORPUS / "models"
 STATIC = ["--no-verify"] if any(p.name == "run_verify" for p in check.params) else []
 
 LINE = re.compile(r"^symcheck: error\[([a-z-]+)\]: (.*?): (.+)$")
-TIME_LIMIT, FAST_LIMIT, MEMORY_LIMIT_MB = 5.0, 1.0, 512
+#: Blow-up guards, not speed measurements (bench/ measures speed): a case that
+#: must be cheap (fast=True) typically takes ~0.1 s and a pathological one would
+#: take minutes; the margins leave room for a machine busy with other work (1.0 s
+#: was exceeded at 1.06 s while four other test runs shared two cores).
+TIME_LIMIT, FAST_LIMIT, MEMORY_LIMIT_MB = 5.0, 2.5, 512
 
 
 @pytest.fixture(scope="session")
