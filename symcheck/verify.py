@@ -987,18 +987,22 @@ def spec_layouts(graph: GraphProto) -> dict:
     found: dict = {}
     for node in graph.node:
         op = node.op_type
-        if op in _SPEC_IMAGE_OPS and node.input and node.output:
-            for name in (node.input[0], node.output[0]):
-                if name and name not in constants:
-                    found.setdefault(name, set()).add("id")
-        elif op == "Transpose" and node.input and node.output:
+        if op in _SAME_LAYOUT_OPS:  # the most common first; each field read once
+            outputs = node.output[:1]
+            if outputs:
+                for name in node.input[:1] if op in ("Clip", "PRelu") else node.input[:]:
+                    link(name, outputs[0], None)
+        elif op in _SPEC_IMAGE_OPS:
+            inputs, outputs = node.input[:1], node.output[:1]
+            if inputs and outputs:
+                for name in (inputs[0], outputs[0]):
+                    if name and name not in constants:
+                        found.setdefault(name, set()).add("id")
+        elif op == "Transpose":
+            inputs, outputs = node.input[:1], node.output[:1]
             perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
-            if perm:
-                link(node.input[0], node.output[0], tuple(perm))
-        elif op in _SAME_LAYOUT_OPS and node.output:
-            data = node.input[:1] if op in ("Clip", "PRelu") else node.input
-            for name in data:
-                link(name, node.output[0], None)
+            if perm and inputs and outputs:
+                link(inputs[0], outputs[0], tuple(perm))
     layouts: dict = {}
     conflict: set = set()
     queue = []
