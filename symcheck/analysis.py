@@ -118,8 +118,32 @@ class Analysis:
         return self.layer(st.steps[st.split].layer)
 
     @property
+    def code(self) -> Optional[Layer]:
+        """The narrowest tensor at the bottleneck: the bottleneck layer, or a narrower one
+        after it on the main path at the same level and size (a conv VAE's mu, 64×4×4 →
+        8×4×4, whose sample the decoder reads). Reports show its shape and count its
+        values as the bottleneck's. On a map only: a dense latent is the structure's pick."""
+        st = self.structure
+        best = self.bottleneck
+        if best is None or best.out_shape is None or len(best.out_shape) < 2:
+            return best
+        size = spatial_of(best)
+        if not size:  # a dense latent: structure picked the middle dense layer already
+            return best
+        for step in st.steps[st.split + 1:]:
+            if step.level_in != st.bottleneck or step.level_out != st.bottleneck:
+                break
+            other = self.layer(step.layer)
+            shape = other.out_shape
+            if shape is None or len(shape) != len(best.out_shape) or spatial_of(other) != size:
+                continue
+            if isinstance(shape[1], int) and isinstance(best.out_shape[1], int) and shape[1] < best.out_shape[1]:
+                best = other
+        return best
+
+    @property
     def bottleneck_values(self) -> Optional[Dim]:
-        layer = self.bottleneck
+        layer = self.code
         if layer is None or layer.out_shape is None:
             return None
         return dim_product(layer.out_shape[1:])  # None when unknown or too large

@@ -470,6 +470,34 @@ def vae(size: int = 28, widths=(8, 16), latent: int = 16):
     return VAE()
 
 
+def conv_vae():
+    """A VAE whose latent is a map: strided convs 32 → 16 → 8 → 4 to 64 channels, 1×1 convs
+    to mu / logvar (8 channels), z = mu + exp(logvar / 2) * eps with eps a second input,
+    transposed convs back; returns (recon, mu, logvar)."""
+    torch, nn, F = _torch()
+
+    class ConvVAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc = nn.Sequential(
+                nn.Conv2d(1, 16, 3, stride=2, padding=1), nn.ReLU(),
+                nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
+                nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU())
+            self.mu, self.logvar = nn.Conv2d(64, 8, 1), nn.Conv2d(64, 8, 1)
+            self.dec = nn.Sequential(
+                nn.ConvTranspose2d(8, 64, 4, stride=2, padding=1), nn.ReLU(),
+                nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), nn.ReLU(),
+                nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1), nn.ReLU(),
+                nn.Conv2d(16, 1, 3, padding=1), nn.Sigmoid())
+
+        def forward(self, x, eps):
+            h = self.enc(x)
+            mu, logvar = self.mu(h), self.logvar(h)
+            return self.dec(mu + torch.exp(0.5 * logvar) * eps), mu, logvar
+
+    return ConvVAE()
+
+
 def norm_act_ae():
     """BatchNorm, Dropout, LeakyReLU / PReLU / GELU / SiLU around a mirrored AE."""
     torch, nn, F = _torch()
@@ -983,6 +1011,8 @@ MODELS: dict[str, Spec] = {
         "input": {0: "batch", 2: "height", 3: "width"},
         "output": {0: "batch", 2: "out_height", 3: "out_width"}}),
     "vae": Spec(vae, ((1, 1, 28, 28),), output_names=("recon", "mu", "logvar")),
+    "conv_vae": Spec(conv_vae, ((1, 1, 32, 32), (1, 8, 4, 4)), input_names=("x", "eps"),
+                     output_names=("recon", "mu", "logvar")),
     "vae_overcomplete": Spec(vae, ((1, 1, 16, 16),), output_names=("recon", "mu", "logvar"),
                              kwargs=dict(size=16, widths=(4, 8), latent=300)),
     "norm_act": Spec(norm_act_ae, ((1, 1, 32, 32),)),

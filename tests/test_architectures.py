@@ -24,6 +24,8 @@ Conventions the expectations rely on (the lead's design decisions):
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import symcheck
@@ -521,6 +523,25 @@ def test_overcomplete_vae_does_not_compress(corpus):
     assert codes(a) == ["SC104", "SC303"]
     assert by_code(a, "SC303")[0].layers == ("fc_mu",)
     assert round_trip_statement(a) == "only H, W = 16"
+
+
+def test_a_conv_vae_bottleneck_is_its_latent_map(corpus):
+    """The encoder ends at 64×4×4 (1,024 values for 1,024 inputs), but the decoder reads
+    the sample of mu (8×4×4): the bottleneck shown and counted is the narrowest map at
+    the deepest level, 128 values, 8× compression, and no SC303."""
+    a = symcheck.analyze(corpus["conv_vae"])
+    assert (a.input_name, a.output_name) == ("x", "recon")
+    assert a.ladder_text() == "32 → 16 → 8 → 4 ‖ 4 → 8 → 16 → 32"
+    assert a.bottleneck.name == "enc.4" and a.bottleneck.out_shape == (1, 64, 4, 4)
+    assert a.code.name == "mu" and a.code.out_shape == (1, 8, 4, 4)
+    assert a.bottleneck_values == 128 and a.compression == 8.0
+    assert "SC303" not in codes(a)
+    assert codes(a) == ["SC104", "SC201", "SC201", "SC201", "SC201", "SC202", "SC202", "SC203"]
+    from symcheck.render import json as json_render, text
+
+    assert "bottleneck 8×4×4 = 128 values (8.0× compression)" in text.render(a)
+    doc = json.loads(json_render.render(a))
+    assert doc["bottleneck"] == {"layer": "enc.4", "shape": [1, 8, 4, 4], "values": 128, "compression": 8.0}
 
 
 # -- 10. BatchNorm, Dropout and activations are not layers ---------------------------

@@ -689,7 +689,7 @@ def diagram(a: Analysis) -> Diagram:
             bn = a.bottleneck
             caption = "bottleneck"
             if bn is not None:
-                caption = f"bottleneck {shape_text(a, bn.out_shape)}"
+                caption = f"bottleneck {shape_text(a, (a.code or bn).out_shape)}"
                 values = a.bottleneck_values
                 if isinstance(values, int):
                     caption += f" = {values:,} values"
@@ -1088,7 +1088,7 @@ def context(a: Analysis) -> dict:
         "ladder": a.ladder_text(),
         "encoder_params": a.side_params("encoder"),
         "decoder_params": a.side_params("decoder"),
-        "bottleneck": shape_text(a, bottleneck.out_shape) if bottleneck is not None else "",
+        "bottleneck": shape_text(a, (a.code or bottleneck).out_shape) if bottleneck is not None else "",
         "bottleneck_values": (f"{values:,}" if isinstance(values, int) else _dim(a, values))
         if values is not None else "",
         "compression": f"{a.compression:.1f}" if a.compression is not None else "",

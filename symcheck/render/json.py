@@ -141,7 +141,7 @@ def analysis_dict(a: Analysis) -> dict:
         "ladder": {"encoder": enc, "decoder": dec, "text": a.ladder_text()},
         "bottleneck": None if bottleneck is None else {
             "layer": bottleneck.name,
-            "shape": _shape(a, bottleneck.out_shape),
+            "shape": _shape(a, (a.code or bottleneck).out_shape),
             "values": _dim(a, a.bottleneck_values),
             "compression": None if a.compression is None else round(a.compression, 4),
         },

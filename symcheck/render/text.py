@@ -130,7 +130,7 @@ def _ladder_block(a: Analysis) -> list:
     values = a.bottleneck_values
     parts = [f"encoder {a.side_params('encoder'):,} params"]
     if bottleneck is not None:
-        text = f"bottleneck {shape_text(a, bottleneck.out_shape)}"
+        text = f"bottleneck {shape_text(a, (a.code or bottleneck).out_shape)}"
         if values is not None:
             text += f" = {clean(a.dim_text(values), 120) if not isinstance(values, int) else f'{values:,}'} values"
         if a.compression is not None:
