@@ -516,6 +516,26 @@ def _dynamic_quantize(node, attrs, inputs, ctx):
             Tensor((), TensorProto.UINT8)]
 
 
+@_rule("RNN", "GRU", "LSTM")
+def _recurrent(node, attrs, inputs, ctx):
+    """Y (seq, directions, batch, hidden), Y_h and (LSTM) Y_c (directions, batch, hidden);
+    with ``layout=1`` batch first: Y (batch, seq, directions, hidden), Y_h (batch,
+    directions, hidden). X is (seq, batch, input) or, batch first, (batch, seq, input)."""
+    x = inputs[0].shape
+    hidden = attrs.get("hidden_size")
+    if x is None or len(x) != 3 or not isinstance(hidden, int):
+        return None
+    directions = 2 if attrs.get("direction") == "bidirectional" else 1
+    if attrs.get("layout", 0):
+        batch, seq = x[0], x[1]
+        y, state = (batch, seq, directions, hidden), (batch, directions, hidden)
+    else:
+        seq, batch = x[0], x[1]
+        y, state = (seq, directions, batch, hidden), (directions, batch, hidden)
+    dtype = inputs[0].dtype
+    return [Tensor(y, dtype), Tensor(state, dtype), Tensor(state, dtype)][:max(len(node.output), 1)]
+
+
 @_rule("ScatterND", "ScatterElements", "Scatter")
 def _scatter(node, attrs, inputs, ctx):
     """The data's shape: updates are written into a copy of it."""

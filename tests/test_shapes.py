@@ -46,6 +46,12 @@ def test_a_float_dim_is_never_answered_from_an_int_dims_entry():
     ("BitwiseAnd", [("a", (3, 1), 6), ("b", (1, 5), 6)], {}, ((3, 5), 6)),
     ("Asinh", [("x", (2, 3, 4), 1)], {}, ((2, 3, 4), 1)),
     ("CumProd", [("x", (2, 3), 1), ("a", (), 7)], {}, ((2, 3), 1)),
+    ("LSTM", [("x", (5, 2, 3), 1), ("w", (1, 16, 3), 1), ("r", (1, 16, 4), 1)], {"hidden_size": 4},
+     ((5, 1, 2, 4), 1)),
+    ("GRU", [("x", (5, 2, 3), 1), ("w", (2, 12, 3), 1), ("r", (2, 12, 4), 1)],
+     {"hidden_size": 4, "direction": "bidirectional"}, ((5, 2, 2, 4), 1)),
+    ("RNN", [("x", (2, 5, 3), 1), ("w", (1, 4, 3), 1), ("r", (1, 4, 4), 1)], {"hidden_size": 4, "layout": 1},
+     ((2, 5, 1, 4), 1)),
 ])
 def test_shape_rules_agree_with_onnx_shape_inference(op, inputs, attrs, expected):
     """The rules added for quantized (QDQ) models, scatters and the rarer elementwise ops:
