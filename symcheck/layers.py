@@ -108,7 +108,7 @@ class Layer:
     weight: str = ""  # the weight initializer of a learned layer
     grid: Optional[tuple] = None  # inside a layout detour: the spatial grid its values stay on
     untracked: bool = False  # its axes are not an image's (attention's products): no spatial size
-    broadcast: tuple = ()  # merges: ids of the inputs stretched over a spatial axis (an SE gate)
+    broadcast: tuple = ()  # merges: ids of the inputs stretched over a channel or spatial axis (gates)
 
     @property
     def learned(self) -> bool:
@@ -714,7 +714,7 @@ class _Builder:
             if kind != "concat" and dims.count(dims[0]) != len(dims):  # equal inputs stretch nothing
                 layer.broadcast = tuple(dict.fromkeys(
                     lid for lid, d in zip(ids, dims) if d is not None and any(
-                        d[j] == 1 and merged[j] != 1 for j in range(2, rank))))
+                        d[j] == 1 and merged[j] != 1 for j in range(1, rank))))
         full = [lid for lid in ids if lid not in layer.broadcast]
         layer.in_shape = self.layers[(full or ids)[0]].out_shape
         layer.untracked = all(self.layers[i].untracked for i in ids)

@@ -209,10 +209,10 @@ def side_branch_edges(lg: LayerGraph, limit: int = 256) -> frozenset:
     The main path does not run through them (:func:`longest_path`). Judged by
     shapes and graph structure, two cases:
 
-    * a multiplicative gate: an operand of a Mul that broadcasts against
-      another operand of the same Mul (an attention gate's 1-channel map, a
-      squeeze-excitation's 1×1 vector); the full-size operand carries the
-      data;
+    * a multiplicative gate: an operand a Mul stretches over another
+      operand's channel or spatial axes (``Layer.broadcast``: an attention
+      gate's 1-channel map, a squeeze-excitation's 1×1 vector); the full-size
+      operand carries the data;
     * a global-pool branch that is merged back at the resolution it pooled:
       from a global pool, the first merge where the branch meets a tensor of
       the pooled tensor's size (ASPP's image-level feature, upsampled and
@@ -226,30 +226,13 @@ def side_branch_edges(lg: LayerGraph, limit: int = 256) -> frozenset:
     for lid, layer in layers.items():
         if layer.kind == "global-pool":
             pools.append(lid)
-        elif layer.kind == "mul" and len(layer.inputs) > 1:
-            gates = [u for u in layer.inputs if any(
-                w != u and _broadcasts(layers[u].out_shape, layers[w].out_shape) for w in layer.inputs)]
-            if gates and len(set(gates)) < len(set(layer.inputs)):
-                blocked.update((u, lid) for u in gates)
+        elif layer.kind == "mul" and layer.broadcast and len(layer.broadcast) < len(set(layer.inputs)):
+            blocked.update((u, lid) for u in layer.broadcast)  # the merge's stretched inputs
     if pools:
         position = {lid: i for i, lid in enumerate(lg.dag.topological_sort())}
         for pool in pools:
             blocked |= _pool_branch_edges(lg, pool, position, limit)
     return frozenset(blocked)
-
-
-def _broadcasts(small: Optional[tuple], big: Optional[tuple]) -> bool:
-    """True when ``small`` broadcasts to ``big`` (batch aside) and is smaller on some axis."""
-    if small is None or big is None or len(small) != len(big) or len(small) < 2:
-        return False
-    smaller = False
-    for a, b in zip(small[1:], big[1:]):
-        if a == b:
-            continue
-        if a != 1:
-            return False
-        smaller = True
-    return smaller
 
 
 def _pool_branch_edges(lg: LayerGraph, pool: int, position: dict, limit: int) -> set:
