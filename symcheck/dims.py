@@ -17,6 +17,7 @@ two equal expressions compare equal and hash alike.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Mapping, Optional, Union
 
 Dim = Union[int, "Expr"]
@@ -294,10 +295,16 @@ def exact_div(num: Dim, den: Dim) -> Dim:
             if atom not in remaining:
                 raise ValueError(f"cannot divide {num} by {den}")
             remaining.remove(atom)
-        if coeff % dcoeff:
-            raise ValueError(f"cannot divide {num} by {den}")
-        terms[tuple(remaining)] = coeff // dcoeff
-    return Expr(terms)._simplify()
+        terms[tuple(remaining)] = coeff
+    if all(coeff % dcoeff == 0 for coeff in terms.values()):
+        return Expr({mono: coeff // dcoeff for mono, coeff in terms.items()})._simplify()
+    # The division is exact, so what the symbols' product leaves is a multiple of
+    # the coefficient: a reshape of N x 4 x H x W to (N, 4, -1, 2, W) makes 4*H/8
+    # of H, which the model can only run with for even H, i.e. floor(H/2).
+    common = math.gcd(dcoeff, *terms.values())
+    quotient = Expr({mono: coeff // common for mono, coeff in terms.items()})._simplify()
+    dcoeff //= common
+    return floordiv(quotient, dcoeff) if dcoeff > 0 else -floordiv(quotient, -dcoeff)
 
 
 def is_static(dim: object) -> bool:

@@ -1294,7 +1294,7 @@ def _ratio(a, b) -> Optional[float]:
         for factor in (2, 3, 4, 8, 16):
             if b == factor * a:
                 return factor
-            if a == factor * b:
+            if a == factor * b or b == floordiv(a, factor):  # floor(H/2): a reshape's exact H/2
                 return 1 / factor
         if a == b:
             return 1

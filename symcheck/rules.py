@@ -12,7 +12,7 @@ from typing import Callable, Iterator, Optional, Sequence
 
 from .analysis import Analysis, Finding
 from .dims import Expr
-from .structure import axis_factors, spatial_in, spatial_of
+from .structure import axis_factors, evaluate_axis, spatial_in, spatial_of
 
 
 @dataclass(frozen=True)
@@ -405,7 +405,7 @@ def _sc104(a: Analysis):
     if statement.startswith("no size"):
         yield RULES["SC104"].finding(f"gives back its input size for {statement}", [a.input_name])
         return
-    examples = ", ".join(_describe(h, out) for h, out in round_trip_examples(a))
+    examples = ", ".join(_describe(h, out, a) for h, out in round_trip_examples(a))
     tail = f": {examples}" if examples else ""
     statement = statement[len("only "):] if statement.startswith("only ") else statement
     yield RULES["SC104"].finding(f"gives back its input size only for {statement}{tail}",
@@ -454,8 +454,35 @@ def round_trip_examples(a: Analysis, reference: int = 32) -> list:
     return out
 
 
-def _describe(h: int, out) -> str:
-    return f"{h} works" if out == h else f"{h} {_outcome(out)}"
+def _describe(h: int, out, a: Optional[Analysis] = None) -> str:
+    if out == h:
+        return f"{h} works"
+    block = _unfilled_block(a, h) if out == "invalid" and a is not None else None
+    if block is not None:
+        layer, size, factor = block
+        return f"{h} cannot run ({layer.name}, a space-to-depth by {factor}, gets {size})"
+    return f"{h} {_outcome(out)}"
+
+
+def _unfilled_block(a: Analysis, h: int) -> Optional[tuple]:
+    """(layer, size, block) of the first space-to-depth that input size ``h`` (first
+    spatial axis) gives a size that is not a multiple of its block, if that is why the
+    model cannot run."""
+    blocks = [layer for layer in a.layers.layers.values() if layer.kind == "space-to-depth"]
+    if not blocks:
+        return None
+    lg = a.layers
+    order = lg.dag.topological_sort()
+    sizes = evaluate_axis(lg, order, a.structure.input_id, 0, h)
+    for lid in order:
+        layer = lg.layers[lid]
+        if layer.kind != "space-to-depth" or sizes.get(lid) != "invalid":
+            continue
+        fed = [sizes.get(i) for i in layer.inputs]
+        factors = layer.attrs.get("factor") or ()
+        if len(fed) == 1 and isinstance(fed[0], int) and factors and factors[0] and factors[0] < 1:
+            return layer, fed[0], round(1 / factors[0])
+    return None
 
 
 @rule("SC105", "tiling", "info",

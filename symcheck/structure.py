@@ -730,12 +730,26 @@ def evaluate_sizes(lg: LayerGraph, order: list, input_id: int, axis: int, sizes:
                     unequal = [e != a and e >= 0 and a >= 0 for e, a in zip(v, x)]
                     bad = unequal if bad is None else [b or u for b, u in zip(bad, unequal)]
         result = _apply(transfer, x, out, n)
+        if layer.kind == "space-to-depth":
+            bad = _not_multiples(layer, axis, x, bad)
         if bad is not None:
             result = [INVALID if b and a != UNKNOWN else r for b, a, r in zip(bad, x, result)]
         if UNKNOWN in x:
             result = [UNKNOWN if a == UNKNOWN and r >= 0 else r for a, r in zip(x, result)]
         out[lid] = result
     return out
+
+
+def _not_multiples(layer: Layer, axis: int, x: list, bad: Optional[list]) -> Optional[list]:
+    """``bad`` with the sizes a space-to-depth cannot run at added: ONNX's SpaceToDepth
+    and the reshape an exporter writes for it need a multiple of the block size
+    (onnxruntime refuses 31 for a block of 2; no rounding down happens)."""
+    factors = layer.attrs.get("factor") or ()
+    if axis >= len(factors) or not factors[axis] or factors[axis] >= 1:
+        return bad
+    block = round(1 / factors[axis])
+    cannot = [e > 0 and e % block != 0 for e in x]
+    return cannot if bad is None else [b or c for b, c in zip(bad, cannot)]
 
 
 MERGE_KINDS = {"concat", "add", "mul", "sub", "max", "min", "mean", "sum", "where", "div"}

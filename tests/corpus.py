@@ -1018,6 +1018,9 @@ MODELS: dict[str, Spec] = {
     "norm_act": Spec(norm_act_ae, ((1, 1, 32, 32),)),
     "norm_act_dynamo": Spec(norm_act_ae, ((1, 1, 32, 32),), dynamo=True),
     "classifier": Spec(classifier, ((1, 1, 28, 28),)),
+    "pixel_shuffle_dynamic": Spec(pixel_shuffle_ae, ((1, 1, 32, 32),), dynamic_axes={
+        "input": {0: "batch", 2: "height", 3: "width"},
+        "output": {0: "batch", 2: "out_height", 3: "out_width"}}),
     "unet_dynamic": Spec(unet, ((1, 1, 64, 64),), dynamic_axes={
         "input": {0: "batch", 2: "height", 3: "width"},
         "output": {0: "batch", 2: "out_height", 3: "out_width"}}),

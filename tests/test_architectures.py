@@ -396,7 +396,30 @@ def test_pixel_shuffle(corpus):
     assert [lv.decoder_width for lv in a.structure.levels[:2]] == [2, 2]
     assert codes(a) == ["SC104", "SC201"]  # both transitions fixed: no SC204
     assert round_trip_statement(a) == "H, W ≡ 0 (mod 4)"
+    # onnxruntime's SpaceToDepth refuses a size that is not a multiple of its block
+    assert a.round_trips[0].examples[30] == "invalid"
+    assert a.findings[0].message.endswith("32 works, 30 cannot run (encoder.5, a space-to-depth by 2, "
+                                          "gets 15)")
     assert a.verdict == "symmetric with notes"
+
+
+def test_pixel_unshuffle_with_dynamic_sizes(corpus):
+    # With dynamic H, W TorchScript writes PixelUnshuffle as Unsqueeze, Reshape (N, C, -1, 2, W),
+    # Reshape (..., -1, 2), Transpose, Reshape, Squeeze: the -1 of 4*H*W*N over 8*W*N is H/2
+    # (a multiple of 2 or the reshape fails), not a fresh symbol.
+    a = symcheck.analyze(corpus["pixel_shuffle_dynamic"])
+    assert a.ladder_text() == "H → floor(H/2) → floor(H/4) ‖ floor(H/4) → 2*floor(H/4) → 4*floor(H/4)"
+    assert path_kinds(a) == ["conv", "space-to-depth", "conv", "space-to-depth",
+                             "conv", "pixel-shuffle", "conv", "pixel-shuffle", "conv"]
+    assert pairs(a) == [("encoder.0", "decoder.6", 0), ("encoder.3", "decoder.3", 1)]
+    assert codes(a) == ["SC104", "SC201"]
+    assert round_trip_statement(a) == "H, W ≡ 0 (mod 4)"
+    assert a.round_trips[0].examples[28] == 28
+    assert a.round_trips[0].examples[30] == a.round_trips[0].examples[29] == "invalid"
+    assert a.verdict == "symmetric with notes"
+    v = _verified(a)
+    assert [(r.size, r.predicted, r.held) for r in v.round_trips] == [
+        (32, (32, 32), True), (30, ("invalid", "invalid"), True)]  # 30 fails in onnxruntime, as predicted
 
 
 # -- 8. Resize: bilinear ×2, and resize to the skip's size ----------------------------

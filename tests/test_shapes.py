@@ -191,3 +191,15 @@ def test_values_are_never_built_beyond_the_bound():
     assert (tensors["expanded"].shape, tensors["expanded"].value) == ((2, 2**40), None)
     assert (tensors["empty"].shape, tensors["empty"].value) == ((0, 2**62), [])
     assert (tensors["joined"].shape, tensors["joined"].value) == ((MAX_VALUE_ELEMENTS + 2,), None)
+
+
+def test_exact_division_of_symbolic_products():
+    # reshape's -1: the element count over the dims it keeps
+    from symcheck.dims import exact_div
+
+    N, H, W = (Expr.symbol(s) for s in "NHW")
+    assert str(exact_div(4 * N * H * W, 8 * N * W)) == "floor(H/2)"  # PixelUnshuffle(2)
+    assert str(exact_div(16 * N * H * W, 4 * N * W)) == "4*H"
+    assert str(exact_div(6 * H * W + 12 * W, 4 * W)) == "H + floor(H/2) + 3"  # (3*H + 6)/2
+    with pytest.raises(ValueError):
+        exact_div(H * W + 1, W)  # the constant term has no W
