@@ -666,6 +666,8 @@ class _Builder:
         ids = [self.resolve(n, self.shape(n), node) for n in data_in]
         if node.op_type in ("Mul", "Add") and self._fold_gated_activation(node, ids, views):
             return
+        if node.op_type == "Concat" and self._wrap_pad(node, ids, data_in):
+            return
         out = node.output[0]
         shape = self.shape(out)
         rank = len(shape or ())
@@ -721,6 +723,64 @@ class _Builder:
         spatial = len(layer.out_shape or ()) - 2
         layer.transfer = [Expr.symbol("x")] * max(spatial, 0)
         self.views[out] = View(layer.id, _identity(rank))
+
+    def _wrap_pad(self, node, ids: list, data_in: list) -> bool:
+        """A Concat of a tensor with crops of itself along one spatial axis is a pad (the
+        TorchScript exporter writes ``padding_mode="circular"`` as Concat(x[..., -1:, :],
+        x, x[..., :1, :]), an axis at a time): one ``pad`` layer, mode ``wrap``, whose
+        input is the tensor, instead of a merge whose crops read as the main path.
+
+        Only crops read nowhere else and made just before (the newest layers), so that
+        removing them renumbers nothing; a second axis padded the same way right after
+        joins the first axis' pad layer.
+        """
+        crops = sorted({lid for lid in ids if self.layers[lid].kind == "crop"})
+        kept = {lid for lid in ids if lid not in crops}
+        if not crops or len(kept) != 1:
+            return False
+        src = self.layers[kept.pop()]
+        newest = len(self.layers)
+        if crops != list(range(newest - len(crops), newest)):
+            return False
+        out = node.output[0]
+        shape = self.shape(out)
+        rank = len(shape or ())
+        name = data_in[ids.index(src.id)]
+        positions = _positions(self.views[name].axes, src.out_axes, rank)
+        if shape is None or positions is None or src.out_shape is None or len(src.out_shape) != rank:
+            return False
+        out_shape = tuple(shape[k] for k in positions)
+        grown = [j for j in range(rank) if out_shape[j] != src.out_shape[j]]
+        if len(grown) != 1 or grown[0] < 2:
+            return False
+        axis = grown[0]
+        for lid in crops:
+            crop = self.layers[lid]
+            if crop.inputs != [src.id] or self.consumers.get(crop.out_tensor, 0) != 1 \
+                    or crop.out_shape is None or len(crop.out_shape) != rank \
+                    or any(crop.out_shape[j] != src.out_shape[j] for j in range(rank) if j != axis):
+                return False
+        nodes = [n for lid in crops for n in self.layers[lid].nodes] + [node.name]
+        for lid in reversed(crops):  # the newest first: ids stay dense
+            del self.layers[lid]
+        x = Expr.symbol("x")
+        delta = out_shape[axis] - src.out_shape[axis]
+        step = x + delta if isinstance(delta, int) else None
+        if src.kind == "pad" and src.attrs.get("mode") == "wrap" and src.id == len(self.layers) - 1 \
+                and src.transfer[axis - 2] == x and self.consumers.get(src.out_tensor, 0) == len(ids):
+            layer = src  # the next axis of the same padding
+            layer.nodes += nodes
+        else:
+            layer = self._new("pad", "", node.op_type, src.out_shape, None, nodes=nodes,
+                              inputs=[src.id], out_tensor=out)
+            layer.scopes = [node.name]
+            layer.untracked = src.untracked
+            layer.attrs["mode"] = "wrap"
+            layer.transfer = [x] * (rank - 2)
+        layer.transfer[axis - 2] = step
+        layer.out_shape, layer.out_axes, layer.out_tensor = out_shape, positions, out
+        self.views[out] = View(layer.id, _identity(rank))
+        return True
 
     def _fold_gated_activation(self, node, ids: list, views: list) -> bool:
         """``x * sigmoid(x)`` (SiLU), ``x * 0.5 * (1 + erf(x / √2))`` (GELU), ``x * tanh(softplus(x))``.

@@ -537,6 +537,29 @@ def classifier():
         nn.Flatten(), nn.Linear(16 * 7 * 7, 10), nn.Softmax(dim=1))
 
 
+def circular_ae():
+    """Convs with padding_mode circular (TorchScript: a Concat of slices per axis),
+    replicate and reflect, and a dilated conv at the bottleneck."""
+    torch, nn, F = _torch()
+
+    class CircularAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.Sequential(
+                nn.Conv2d(1, 8, 3, padding=1, padding_mode="circular"), nn.ReLU(),
+                nn.Conv2d(8, 16, 4, 2, 1, padding_mode="replicate"), nn.ReLU(),
+                nn.Conv2d(16, 16, 3, padding=2, dilation=2), nn.ReLU())
+            self.decoder = nn.Sequential(
+                nn.ConvTranspose2d(16, 8, 4, 2, 1), nn.ReLU(),
+                nn.Conv2d(8, 8, 3, padding=1, padding_mode="reflect"), nn.ReLU(),
+                nn.Conv2d(8, 1, 3, padding=1, padding_mode="circular"))
+
+        def forward(self, x):
+            return self.decoder(self.encoder(x))
+
+    return CircularAE()
+
+
 def plain_ae(dec_widths=(8,), enc_widths=(8, 16), dec_kernel: int = 3):
     """Max-pool encoder / nearest-upsample decoder with knobs for asymmetries.
 
@@ -1018,6 +1041,11 @@ MODELS: dict[str, Spec] = {
     "norm_act": Spec(norm_act_ae, ((1, 1, 32, 32),)),
     "norm_act_dynamo": Spec(norm_act_ae, ((1, 1, 32, 32),), dynamo=True),
     "classifier": Spec(classifier, ((1, 1, 28, 28),)),
+    "circular": Spec(circular_ae, ((1, 1, 32, 32),)),
+    "circular_dynamo": Spec(circular_ae, ((1, 1, 32, 32),), dynamo=True),
+    "circular_dynamic": Spec(circular_ae, ((1, 1, 32, 32),), dynamic_axes={
+        "input": {0: "batch", 2: "height", 3: "width"},
+        "output": {0: "batch", 2: "out_height", 3: "out_width"}}),
     "pixel_shuffle_dynamic": Spec(pixel_shuffle_ae, ((1, 1, 32, 32),), dynamic_axes={
         "input": {0: "batch", 2: "height", 3: "width"},
         "output": {0: "batch", 2: "out_height", 3: "out_width"}}),

@@ -1344,3 +1344,30 @@ def test_convnext_linear_layers_keep_symbolic_sizes(corpus):
     assert [(rt.size, rt.predicted, rt.actual, rt.held) for rt in v.round_trips] == [
         (32, (32, 32), (32, 32), True), (28, (24, 24), (24, 24), True)]
     assert a.verdict == "symmetric with notes"
+
+
+# -- circular padding: a Concat of a tensor with slices of itself -----------------------
+
+@pytest.mark.parametrize("name", ["circular", "circular_dynamo", "circular_dynamic"])
+def test_circular_padding_is_the_convs_padding(corpus, name):
+    # TorchScript writes padding_mode="circular" as Concat(x[:, :, -1:], x, x[:, :, :1]),
+    # then the same along W: a pad, not a merge whose one-row slices are the main path
+    # (which gave a ladder 32 → 1×32 ‖ 1×32 → 34×32 → ... and a false SC003)
+    a = symcheck.analyze(corpus[name])
+    dynamic = name.endswith("dynamic")
+    assert a.ladder_text() == ("H → floor(H/2) ‖ floor(H/2) → 2*floor(H/2)" if dynamic else "32 → 16 ‖ 16 → 32")
+    assert path_names(a) == ["encoder.0", "encoder.2", "encoder.4", "decoder.0", "decoder.2", "decoder.4"]
+    assert path_kinds(a) == ["conv", "conv", "conv", "conv-transpose", "conv", "conv"]
+    assert [a.layer(i).attrs["padding"] for i in a.structure.path[1:-1] if a.layer(i).kind == "conv"] \
+        == ["same", "explicit", "same", "same", "same"]
+    assert pairs(a) == [("encoder.0", "decoder.4", 0), ("encoder.2", "decoder.0", 1)]
+    assert unpaired(a) == ["encoder.4", "decoder.2"]
+    assert codes(a) == ["SC104", "SC201", "SC201"] + ([] if dynamic else ["SC303"])
+    assert round_trip_statement(a) == "H, W ≡ 0 (mod 2)"
+    if name == "circular":
+        first = layer_named(a, "encoder.0")
+        assert first.in_shape == (1, 1, 32, 32) and first.attrs["pad_layer"] == "wrap"
+        assert [n.rsplit("/", 1)[-1] for n in first.nodes] == [
+            "Slice", "Slice_1", "Concat", "Slice_2", "Slice_3", "Concat_1", "Conv", "Relu"]
+    _verified(a)
+    assert a.verdict == "symmetric with notes"
