@@ -1589,6 +1589,7 @@ def build(model: ModelProto, prop: Propagation, exporter: Exporter,
         if layer.untracked and layer.kind != "reshape":
             layer.transfer = []  # no image axis to follow (attention's products and what reads them)
     _fold_pads(builder.layers)
+    _fold_separable(builder.layers)
     assign_names(builder.layers, prop.nodes, exporter)
     graph = Digraph()
     for layer in builder.layers.values():
@@ -1655,6 +1656,54 @@ def _fold_pads(layers: dict) -> None:
             user.transfer[i] == ceildiv(Expr.symbol("x"), user.attrs["stride"][i]) for i in range(spatial))
         user.attrs["padding"] = "same" if same else "explicit"
         del layers[layer.id]
+
+
+def _fold_separable(layers: dict) -> None:
+    """A depthwise conv (one group per input channel) read only by a 1×1 conv is one
+    depthwise separable conv (Keras SeparableConv2D, which tf2onnx writes as those
+    two Convs; a MobileNet block): one conv layer with the depthwise conv's kernel,
+    stride and padding and the pointwise conv's output channels. Its name and weight
+    are the depthwise conv's; ``attrs["separable"]`` holds the depthwise group count,
+    and an activation between the two stays on record as ``depthwise_activation``.
+    """
+    readers: dict[int, list[int]] = {}
+    for layer in layers.values():
+        for src in layer.inputs:
+            readers.setdefault(src, []).append(layer.id)
+    for pw in list(layers.values()):
+        if pw.kind != "conv" or len(pw.inputs) != 1:
+            continue
+        dw = layers[pw.inputs[0]]
+        if dw.kind != "conv" or readers.get(dw.id) != [pw.id] or not _depthwise(dw) or not _pointwise(pw):
+            continue
+        attrs = dict(dw.attrs)
+        attrs["separable"] = attrs.pop("group")
+        attrs["group"] = 1
+        if dw.activation or dw.norm:
+            attrs["depthwise_activation"] = " ".join(filter(None, (dw.norm, dw.activation)))
+        pw.attrs = attrs
+        pw.nodes = dw.nodes + pw.nodes
+        pw.inputs = dw.inputs
+        pw.in_shape = dw.in_shape
+        pw.params += dw.params
+        pw.transfer = dw.transfer
+        pw.weight = dw.weight
+        pw.scopes = dw.scopes + pw.scopes
+        readers[dw.inputs[0]] = [pw.id if i == dw.id else i for i in readers.get(dw.inputs[0], [])]
+        del layers[dw.id]
+
+
+def _depthwise(layer: Layer) -> bool:
+    group = layer.attrs.get("group", 1)
+    cin, cout = layer.in_channels, layer.channels
+    return isinstance(group, int) and group > 1 and cin == group and isinstance(cout, int) and cout % group == 0
+
+
+def _pointwise(layer: Layer) -> bool:
+    attrs = layer.attrs
+    return (bool(attrs.get("kernel")) and all(k == 1 for k in attrs["kernel"])
+            and all(s == 1 for s in attrs.get("stride") or ()) and not any(attrs.get("pads") or ())
+            and attrs.get("group", 1) == 1 and layer.in_shape is not None and len(layer.in_shape) > 2)
 
 
 def _compose(first, second):

@@ -560,6 +560,35 @@ def circular_ae():
     return CircularAE()
 
 
+def separable_ae():
+    """Depthwise separable convs: MobileNet blocks (depthwise, BatchNorm, ReLU, 1×1) in the
+    encoder, one with a channel multiplier of 2; Keras SeparableConv2D style (depthwise
+    then 1×1, nothing between) in the decoder, after transposed convs."""
+    torch, nn, F = _torch()
+
+    def mobile(cin, cout, stride, mult=1):
+        return nn.Sequential(
+            nn.Conv2d(cin, cin * mult, 3, stride, 1, groups=cin, bias=False), nn.BatchNorm2d(cin * mult),
+            nn.ReLU(), nn.Conv2d(cin * mult, cout, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+
+    def separable(cin, cout):
+        return nn.Sequential(nn.Conv2d(cin, cin, 3, padding=1, groups=cin), nn.Conv2d(cin, cout, 1), nn.ReLU())
+
+    class SeparableAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(),
+                                         mobile(16, 32, 2, mult=2), mobile(32, 64, 2))
+            self.decoder = nn.Sequential(nn.ConvTranspose2d(64, 32, 2, 2), separable(32, 32),
+                                         nn.ConvTranspose2d(32, 16, 2, 2), separable(16, 16),
+                                         nn.Conv2d(16, 3, 3, padding=1))
+
+        def forward(self, x):
+            return self.decoder(self.encoder(x))
+
+    return SeparableAE()
+
+
 def plain_ae(dec_widths=(8,), enc_widths=(8, 16), dec_kernel: int = 3):
     """Max-pool encoder / nearest-upsample decoder with knobs for asymmetries.
 
@@ -1046,6 +1075,8 @@ MODELS: dict[str, Spec] = {
     "circular_dynamic": Spec(circular_ae, ((1, 1, 32, 32),), dynamic_axes={
         "input": {0: "batch", 2: "height", 3: "width"},
         "output": {0: "batch", 2: "out_height", 3: "out_width"}}),
+    "separable": Spec(separable_ae, ((1, 3, 64, 64),)),
+    "separable_dynamo": Spec(separable_ae, ((1, 3, 64, 64),), dynamo=True),
     "pixel_shuffle_dynamic": Spec(pixel_shuffle_ae, ((1, 1, 32, 32),), dynamic_axes={
         "input": {0: "batch", 2: "height", 3: "width"},
         "output": {0: "batch", 2: "out_height", 3: "out_width"}}),

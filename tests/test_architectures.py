@@ -1371,3 +1371,31 @@ def test_circular_padding_is_the_convs_padding(corpus, name):
             "Slice", "Slice_1", "Concat", "Slice_2", "Slice_3", "Concat_1", "Conv", "Relu"]
     _verified(a)
     assert a.verdict == "symmetric with notes"
+
+
+# -- depthwise separable convs: a depthwise conv and the 1×1 conv that reads it ----------
+
+@pytest.mark.parametrize("name", ["separable", "separable_dynamo"])
+def test_depthwise_separable_convs_are_one_layer(corpus, name):
+    a = symcheck.analyze(corpus[name])
+    assert a.ladder_text() == "64 → 32 → 16 ‖ 16 → 32 → 64"
+    assert path_names(a) == ["encoder.0", "encoder.2.0", "encoder.3.0", "decoder.0", "decoder.1.0",
+                             "decoder.2", "decoder.3.0", "decoder.4"]
+    assert path_kinds(a) == ["conv", "conv", "conv", "conv-transpose", "conv", "conv-transpose",
+                             "conv", "conv"]
+    block = layer_named(a, "encoder.2.0")  # depthwise 16→32 (multiplier 2), BN, ReLU, 1×1 32→32
+    assert (block.in_shape, block.out_shape) == ((1, 16, 64, 64), (1, 32, 32, 32))
+    assert block.attrs["separable"] == 16 and block.attrs["group"] == 1
+    assert block.attrs["kernel"] == [3, 3] and block.attrs["stride"] == [2, 2]
+    assert block.attrs["depthwise_activation"] == "relu" and block.activation == "relu"
+    assert block.params == 16 * 2 * 9 + 32 * 32 + 32 * 2  # BatchNorm folded into a bias each
+    keras_style = layer_named(a, "decoder.1.0")  # depthwise then 1×1, nothing between
+    assert keras_style.attrs["separable"] == 32 and "depthwise_activation" not in keras_style.attrs
+    assert keras_style.params == 32 * 9 + 32 + 32 * 32 + 32
+    assert a.total_params == sum(layer.params for layer in a.layers.layers.values()) == 16_787
+    assert pairs(a) == [("encoder.0", "decoder.4", 0), ("encoder.2.0", "decoder.2", 1),
+                        ("encoder.3.0", "decoder.0", 2)]
+    assert unpaired(a) == ["decoder.1.0", "decoder.3.0"]
+    assert codes(a) == ["SC104", "SC201", "SC201", "SC203", "SC203", "SC303"]
+    _verified(a)
+    assert a.verdict == "symmetric with notes"
