@@ -1770,7 +1770,10 @@ def _mark_detours(graph: Digraph, layers: dict) -> None:
         preds = list(graph.predecessors(lid))
         if len(preds) != 1 or _on_grid(layers[preds[0]], rank, grid):
             continue
-        if _breaks(graph, layers, preds[0], rank, grid, broken.setdefault((rank, grid), {})):
+        rows: Dim = shape[0]
+        for d in grid:
+            rows = rows * d
+        if _breaks(graph, layers, preds[0], rank, grid, rows, broken.setdefault((rank, grid, rows), {})):
             continue
         region = _detour_region(graph, layers, lid, rank, grid)
         if region is None:
@@ -1805,8 +1808,9 @@ def _on_grid(layer: Layer, rank: int, grid: tuple) -> bool:
     return shape is not None and len(shape) == rank and tuple(shape[2:]) == grid
 
 
-def _detour_member(layer: Layer) -> bool:
-    """May ``layer`` be inside a detour (see :func:`_mark_detours`)?"""
+def _detour_member(layer: Layer, rows: Dim) -> bool:
+    """May ``layer`` be inside a detour (see :func:`_mark_detours`) from a grid whose
+    batch times positions is ``rows``?"""
     if layer.kind in ("input", "output") or layer.out_shape is None:
         return False
     if _moves_data(layer):
@@ -1815,12 +1819,16 @@ def _detour_member(layer: Layer) -> bool:
         return False
     if layer.kind == "dense":
         shape = layer.in_shape
-        return layer.op == "MatMul" and shape is not None and len(shape) >= 3 \
-            and any(d != 1 for d in shape[1:-1])
+        if layer.op != "MatMul" or shape is None:
+            return False
+        # per position: an axis kept besides the batch and the features, or one row per
+        # pixel (a vector quantizer's N·H·W × C codes against its codebook)
+        return len(shape) >= 3 and any(d != 1 for d in shape[1:-1]) or len(shape) == 2 and shape[0] == rows
     return True
 
 
-def _breaks(graph: Digraph, layers: dict, start: int, rank: int, grid: tuple, memo: dict) -> bool:
+def _breaks(graph: Digraph, layers: dict, start: int, rank: int, grid: tuple, rows: Dim,
+            memo: dict) -> bool:
     """Whether the layers from ``start`` back to the grid break a rule of a detour: a
     layer that may not be inside, or the grid left other than by a reshape alone.
     ``memo`` keeps every answer for this grid (iterative: no recursion on depth)."""
@@ -1832,7 +1840,7 @@ def _breaks(graph: Digraph, layers: dict, start: int, rank: int, grid: tuple, me
             continue
         layer = layers[lid]
         preds = list(graph.predecessors(lid))
-        if not _detour_member(layer) or any(memo.get(p) for p in preds):
+        if not _detour_member(layer, rows) or any(memo.get(p) for p in preds):
             memo[lid] = True
         elif any(_on_grid(layers[p], rank, grid) for p in preds):  # it leaves the grid
             memo[lid] = not (_moves_data(layer) and _keeps_count(layer) and len(preds) == 1)

@@ -589,6 +589,32 @@ def separable_ae():
     return SeparableAE()
 
 
+def vq_vae(codes: int = 64, dim: int = 16):
+    """VQ-VAE: each bottleneck pixel's vector replaced by its nearest codebook entry
+    (distances as a MatMul over N·H·W rows, ArgMin, an embedding Gather, and the
+    straight-through z + (q - z).detach())."""
+    torch, nn, F = _torch()
+
+    class VQVAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.Sequential(nn.Conv2d(3, 32, 4, 2, 1), nn.ReLU(), nn.Conv2d(32, dim, 4, 2, 1))
+            self.codebook = nn.Embedding(codes, dim)
+            self.decoder = nn.Sequential(nn.ConvTranspose2d(dim, 32, 4, 2, 1), nn.ReLU(),
+                                         nn.ConvTranspose2d(32, 3, 4, 2, 1))
+
+        def forward(self, x):
+            z = self.encoder(x)
+            b, d, h, w = z.shape
+            flat = z.permute(0, 2, 3, 1).reshape(-1, d)
+            book = self.codebook.weight
+            dist = (flat ** 2).sum(1, keepdim=True) - 2 * flat @ book.t() + (book ** 2).sum(1)
+            q = self.codebook(dist.argmin(1)).view(b, h, w, d).permute(0, 3, 1, 2)
+            return self.decoder(z + (q - z).detach())
+
+    return VQVAE()
+
+
 def plain_ae(dec_widths=(8,), enc_widths=(8, 16), dec_kernel: int = 3):
     """Max-pool encoder / nearest-upsample decoder with knobs for asymmetries.
 
@@ -1077,6 +1103,11 @@ MODELS: dict[str, Spec] = {
         "output": {0: "batch", 2: "out_height", 3: "out_width"}}),
     "separable": Spec(separable_ae, ((1, 3, 64, 64),)),
     "separable_dynamo": Spec(separable_ae, ((1, 3, 64, 64),), dynamo=True),
+    "vq_vae": Spec(vq_vae, ((1, 3, 32, 32),)),
+    "vq_vae_dynamo": Spec(vq_vae, ((1, 3, 32, 32),), dynamo=True),
+    "vq_vae_dynamic": Spec(vq_vae, ((1, 3, 32, 32),), dynamic_axes={
+        "input": {0: "batch", 2: "height", 3: "width"},
+        "output": {0: "batch", 2: "out_height", 3: "out_width"}}),
     "pixel_shuffle_dynamic": Spec(pixel_shuffle_ae, ((1, 1, 32, 32),), dynamic_axes={
         "input": {0: "batch", 2: "height", 3: "width"},
         "output": {0: "batch", 2: "out_height", 3: "out_width"}}),

@@ -1399,3 +1399,25 @@ def test_depthwise_separable_convs_are_one_layer(corpus, name):
     assert codes(a) == ["SC104", "SC201", "SC201", "SC203", "SC203", "SC303"]
     _verified(a)
     assert a.verdict == "symmetric with notes"
+
+
+# -- a vector quantizer: one row per bottleneck pixel, matched against a codebook -------
+
+@pytest.mark.parametrize("name", ["vq_vae", "vq_vae_dynamo", "vq_vae_dynamic"])
+def test_vector_quantizer_stays_at_the_bottleneck_grid(corpus, name):
+    # (N, C, H, W) -> (N·H·W, C) rows, distances to the codebook (a MatMul), ArgMin, an
+    # embedding Gather, back to (N, C, H, W): per pixel, not a flatten to one vector
+    a = symcheck.analyze(corpus[name])
+    dynamic = name.endswith("dynamic")
+    assert a.ladder_text() == ("H → floor(H/2) → floor(H/4) ‖ floor(H/4) → 2*floor(H/4) → 4*floor(H/4)"
+                               if dynamic else "32 → 16 → 8 ‖ 8 → 16 → 32")
+    assert len(a.structure.levels) == 3
+    assert pairs(a) == [("encoder.0", "decoder.2", 0), ("encoder.2", "decoder.0", 2)]  # stem-head, inverse
+    assert [a.layer(i).kind for i in a.structure.levels[2].decoder_layers].count("dense") == 1
+    assert "flatten" not in [layer.kind for layer in a.layers.layers.values()]
+    if not dynamic:
+        assert a.bottleneck_values == 16 * 8 * 8 and a.code.out_shape == (1, 16, 8, 8)
+    assert codes(a) == ["SC104", "SC201"]  # the distance MatMul: a learned layer at the bottleneck
+    assert round_trip_statement(a) == ("H, W ≡ 0 (mod 4)" if dynamic else "only H, W = 32")
+    _verified(a)
+    assert a.verdict == "symmetric with notes"
