@@ -135,7 +135,8 @@ class Analysis:
                 break
             other = self.layer(step.layer)
             shape = other.out_shape
-            if shape is None or len(shape) != len(best.out_shape) or spatial_of(other) != size:
+            if shape is None or len(shape) != len(best.out_shape) or spatial_of(other) != size \
+                    or other.grid is not None:  # inside a layout detour: not a map's channels
                 continue
             if isinstance(shape[1], int) and isinstance(best.out_shape[1], int) and shape[1] < best.out_shape[1]:
                 best = other

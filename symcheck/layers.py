@@ -1819,11 +1819,19 @@ def _detour_member(layer: Layer, rows: Dim) -> bool:
         return False
     if layer.kind == "dense":
         shape = layer.in_shape
-        if layer.op != "MatMul" or shape is None:
+        if layer.op not in ("MatMul", "Gemm") or shape is None:
             return False
         # per position: an axis kept besides the batch and the features, or one row per
-        # pixel (a vector quantizer's N·H·W × C codes against its codebook)
-        return len(shape) >= 3 and any(d != 1 for d in shape[1:-1]) or len(shape) == 2 and shape[0] == rows
+        # pixel (a vector quantizer's N·H·W × C codes against its codebook; attention's
+        # sequence-first L × N × E and its output projection, a Gemm over L·N rows)
+        if layer.op == "MatMul" and len(shape) >= 3 and any(d != 1 for d in shape[1:-1]):
+            return True
+        count: Dim = 1
+        for d in shape[:-1]:
+            if d is None:
+                return False
+            count = count * d
+        return count == rows
     return True
 
 

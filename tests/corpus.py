@@ -615,6 +615,30 @@ def vq_vae(codes: int = 64, dim: int = 16):
     return VQVAE()
 
 
+def patch_transformer_ae(patch: int = 4, dim: int = 32):
+    """ViT-style: a patch-embedding conv (stride = kernel = 4), a learned position
+    embedding, one nn.TransformerEncoderLayer over the 8×8 tokens (sequence-first inside
+    MultiheadAttention, its out_proj a Gemm over L·N rows), back to the map, and a
+    transposed conv of the same stride."""
+    torch, nn, F = _torch()
+
+    class PatchAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Conv2d(3, dim, patch, patch)
+            self.pos = nn.Parameter(torch.zeros(1, 64, dim))
+            self.block = nn.TransformerEncoderLayer(dim, 4, 2 * dim, dropout=0.0, batch_first=True)
+            self.head = nn.ConvTranspose2d(dim, 3, patch, patch)
+
+        def forward(self, x):
+            z = self.embed(x)
+            b, c, h, w = z.shape
+            tokens = self.block(z.flatten(2).transpose(1, 2) + self.pos)
+            return self.head(tokens.transpose(1, 2).reshape(b, c, h, w))
+
+    return PatchAE()
+
+
 def plain_ae(dec_widths=(8,), enc_widths=(8, 16), dec_kernel: int = 3):
     """Max-pool encoder / nearest-upsample decoder with knobs for asymmetries.
 
@@ -1108,6 +1132,8 @@ MODELS: dict[str, Spec] = {
     "vq_vae_dynamic": Spec(vq_vae, ((1, 3, 32, 32),), dynamic_axes={
         "input": {0: "batch", 2: "height", 3: "width"},
         "output": {0: "batch", 2: "out_height", 3: "out_width"}}),
+    "patch_transformer": Spec(patch_transformer_ae, ((1, 3, 32, 32),)),
+    "patch_transformer_dynamo": Spec(patch_transformer_ae, ((1, 3, 32, 32),), dynamo=True),
     "pixel_shuffle_dynamic": Spec(pixel_shuffle_ae, ((1, 1, 32, 32),), dynamic_axes={
         "input": {0: "batch", 2: "height", 3: "width"},
         "output": {0: "batch", 2: "out_height", 3: "out_width"}}),

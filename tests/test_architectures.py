@@ -1421,3 +1421,22 @@ def test_vector_quantizer_stays_at_the_bottleneck_grid(corpus, name):
     assert round_trip_statement(a) == ("H, W ≡ 0 (mod 4)" if dynamic else "only H, W = 32")
     _verified(a)
     assert a.verdict == "symmetric with notes"
+
+
+# -- a transformer over patch tokens between a patch embedding and its transposed conv ---
+
+@pytest.mark.parametrize("name", ["patch_transformer", "patch_transformer_dynamo"])
+def test_transformer_over_patch_tokens_stays_at_the_token_grid(corpus, name):
+    # nn.TransformerEncoderLayer: the tokens go sequence-first (L, N, E) inside
+    # MultiheadAttention and its out_proj is a Gemm over L·N rows: both per token, so
+    # the block is a layout detour at 8×8, not five transitions (a false SC003 before)
+    a = symcheck.analyze(corpus[name])
+    assert a.ladder_text() == "32 → 8 ‖ 8 → 32"
+    assert pairs(a) == [("embed", "head", 0)]
+    block = [a.layer(i) for i in a.structure.levels[1].decoder_layers]
+    assert [layer.kind for layer in block].count("dense") == 4  # in_proj, out_proj, linear1, linear2
+    assert all(layer.grid == (8, 8) for layer in block)
+    assert a.code.name == "embed" and a.code.out_shape == (1, 32, 8, 8) and a.bottleneck_values == 2048
+    assert codes(a) == ["SC104", "SC201"]
+    _verified(a)
+    assert a.verdict == "symmetric with notes"
