@@ -1783,8 +1783,12 @@ def _mark_detours(graph: Digraph, layers: dict) -> None:
             inside.grid = grid
             if member != lid or len(inside.transfer) != len(grid) or None in inside.transfer:
                 inside.transfer = [x] * len(grid)
-            # else the reshape back keeps what its target says: sizes copied from the
-            # map's (a dynamic export), or fixed ones (a static export runs at one size)
+            else:
+                # the reshape back keeps what its target says: sizes copied from the map's
+                # (a dynamic export), or constants, which fit only the element count of
+                # the grid they were written for (a static export runs at that size only)
+                inside.transfer = [("fixed", g, t) if isinstance(t, int) and isinstance(g, int) else t
+                                   for g, t in zip(grid, inside.transfer)]
             if _moves_data(inside) and inside.kind != "reshape":
                 inside.kind = "reshape"
                 for key in ("factor", "mode", "features"):

@@ -457,31 +457,36 @@ def round_trip_examples(a: Analysis, reference: int = 32) -> list:
 def _describe(h: int, out, a: Optional[Analysis] = None) -> str:
     if out == h:
         return f"{h} works"
-    block = _unfilled_block(a, h) if out == "invalid" and a is not None else None
-    if block is not None:
-        layer, size, factor = block
-        return f"{h} cannot run ({layer.name}, a space-to-depth by {factor}, gets {size})"
+    reason = _why_not(a, h) if out == "invalid" and a is not None else None
+    if reason is not None:
+        return f"{h} cannot run ({reason})"
     return f"{h} {_outcome(out)}"
 
 
-def _unfilled_block(a: Analysis, h: int) -> Optional[tuple]:
-    """(layer, size, block) of the first space-to-depth that input size ``h`` (first
-    spatial axis) gives a size that is not a multiple of its block, if that is why the
-    model cannot run."""
-    blocks = [layer for layer in a.layers.layers.values() if layer.kind == "space-to-depth"]
-    if not blocks:
-        return None
+def _why_not(a: Analysis, h: int) -> Optional[str]:
+    """Where input size ``h`` (first spatial axis) stops the model: the first layer, in
+    graph order, that cannot take the sizes its inputs give it; None if none is found."""
     lg = a.layers
     order = lg.dag.topological_sort()
     sizes = evaluate_axis(lg, order, a.structure.input_id, 0, h)
     for lid in order:
         layer = lg.layers[lid]
-        if layer.kind != "space-to-depth" or sizes.get(lid) != "invalid":
+        if sizes.get(lid) != "invalid":
             continue
         fed = [sizes.get(i) for i in layer.inputs]
+        if "invalid" in fed:
+            continue  # stopped further up
+        known = [f for f in fed if isinstance(f, int)]
+        transfer = layer.transfer[0] if layer.transfer else None
         factors = layer.attrs.get("factor") or ()
-        if len(fed) == 1 and isinstance(fed[0], int) and factors and factors[0] and factors[0] < 1:
-            return layer, fed[0], round(1 / factors[0])
+        if layer.kind == "space-to-depth" and known and factors and factors[0] and factors[0] < 1:
+            return f"{layer.name}, a space-to-depth by {round(1 / factors[0])}, gets {known[0]}"
+        if isinstance(transfer, tuple) and transfer[0] == "fixed" and known:
+            return f"{layer.name} takes only {transfer[1]}, gets {known[0]}"
+        if len(set(known)) > 1:
+            shown = " and ".join(str(k) for k in dict.fromkeys(known))
+            return f"sizes {shown} meet at {layer.name}"
+        return None
     return None
 
 

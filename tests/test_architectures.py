@@ -120,6 +120,10 @@ def test_unet_256_is_symmetric(corpus, name):
     sc204 = by_code(a, "SC204")[0]  # max-pool ↓ vs learned transposed conv ↑, one finding
     assert {"pool1", "pool2", "pool3", "pool4", "up1", "up2", "up3", "up4"} <= set(sc204.layers)
     assert round_trip_statement(a) == "H, W ≡ 0 (mod 16)"
+    # 248 pools to 124, 62, 31 and 15; 15 comes back as 30, which meets the skip's 31
+    assert by_code(a, "SC104")[0].message.endswith(
+        "256 works, 248 cannot run (sizes 31 and 30 meet at "
+        f"{'cat' if name == 'unet_dynamo' else 'Concat'})")
     assert a.verdict == "symmetric with notes"
 
 
@@ -1438,5 +1442,10 @@ def test_transformer_over_patch_tokens_stays_at_the_token_grid(corpus, name):
     assert all(layer.grid == (8, 8) for layer in block)
     assert a.code.name == "embed" and a.code.out_shape == (1, 32, 8, 8) and a.bottleneck_values == 2048
     assert codes(a) == ["SC104", "SC201"]
+    # the reshape back to the map has constant sizes: a 12×12 token grid cannot take them
+    # (it said '48 returns 32' before)
+    back = "Reshape_1" if name == "patch_transformer" else "view_10"
+    assert a.round_trips[0].examples[48] == "invalid"
+    assert by_code(a, "SC104")[0].message.endswith(f"32 works, 48 cannot run ({back} takes only 8, gets 12)")
     _verified(a)
     assert a.verdict == "symmetric with notes"
