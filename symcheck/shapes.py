@@ -1241,7 +1241,8 @@ class Node:
             self.attrs, self.plain_attributes = {}, True
             return
         # A network repeats a few attribute sets (every 3x3 'same' conv): ``seen``
-        # maps their serialized bytes, which decide every value, to the values.
+        # maps their serialized bytes, which decide every value, to the values and
+        # the names of those that are lists.
         # Not for the ops whose attributes hold a tensor or a graph: serializing a
         # Constant's weights or a Loop's body would copy them.
         if seen is not None and (self.op_type in _TENSOR_ATTRIBUTE_OPS
@@ -1249,9 +1250,12 @@ class Node:
             seen = None
         key = tuple(map(_SERIALIZE, attrs)) if seen is not None else None
         known = seen.get(key) if seen is not None else None
-        if known is not None:
-            self.attrs = {k: v[:] if type(v) is list else v for k, v in known.items()}
-            self.plain_attributes = True
+        if known is not None:  # a copy of its own, lists too: rules may change them
+            values, lists = known
+            own = values.copy()
+            for name in lists:
+                own[name] = values[name][:]
+            self.attrs, self.plain_attributes = own, True
             return
         try:
             self.attrs, self.plain_attributes = _read_attributes(attrs)
@@ -1259,7 +1263,8 @@ class Node:
             self.attrs, self.plain_attributes = None, False
             return
         if seen is not None and self.plain_attributes:  # plain values only: no tensor or graph
-            seen[key] = {k: v[:] if type(v) is list else v for k, v in self.attrs.items()}
+            seen[key] = ({k: v[:] if type(v) is list else v for k, v in self.attrs.items()},
+                         [k for k, v in self.attrs.items() if type(v) is list])
 
     @property
     def attribute(self):
@@ -1359,7 +1364,10 @@ def _reads_of(node: Node) -> list:
             return [name for name in dict.fromkeys([*inputs, *outer]) if name]
     if len(inputs) == 1 and inputs[0]:
         return [inputs[0]]  # most nodes: nothing to drop or merge
-    return [name for name in dict.fromkeys(inputs) if name]
+    names = list(dict.fromkeys(inputs))
+    if "" in names:  # an omitted optional input (once, after dict.fromkeys)
+        names.remove("")
+    return names
 
 
 def _in_file_order(graph: GraphProto, available: set, nodes: list) -> Optional[dict]:
@@ -1374,9 +1382,8 @@ def _in_file_order(graph: GraphProto, available: set, nodes: list) -> Optional[d
     reads: dict = {}
     for node in nodes:
         names = _reads_of(node)
-        for name in names:
-            if name not in defined:
-                return None
+        if not defined.issuperset(names):
+            return None
         reads[id(node)] = names
         for out in node.output:
             if out:
