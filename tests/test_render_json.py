@@ -174,3 +174,35 @@ def test_indented_writes_what_json_dumps_writes():
             json.dumps(bad)
         with pytest.raises(TypeError):
             json_render.indented(bad)
+
+
+def test_layer_rows_written_directly_are_the_dicts_encoded():
+    """encode_analysis writes each layer row itself and reuses the text of repeated
+    attributes and descriptions: the document is encode_record(analysis_dict(a)),
+    for values of any type, and attributes that only look alike are not confused."""
+    import symcheck
+    from symcheck.dims import Expr
+
+    from .conftest import sample
+
+    a = symcheck.analyze(sample("keras_cae.onnx"))
+
+    def same(depth: int) -> bool:
+        return json_render.encode_analysis(a, depth) == json_render.encode_record(json_render.analysis_dict(a), depth)
+
+    assert same(0) and same(2)
+    odd = [{"params": True}, {"params": 2.5}, {"nodes": ["n", 1]}, {"activation": 3},
+           {"attrs": {"kernel": [3, 3], "x": Expr.symbol("H")}}, {"attrs": {"f": 2.0, "t": (1, 2)}},
+           {"attrs": {"k": b"ab"}}, {"attrs": {"k": bytearray(b"ab")}}, {"attrs": {"k": [b"ab"]}},
+           {"attrs": {"k": [bytearray(b"ab")]}}, {"attrs": {"g": 1}}, {"attrs": {"g": True}},
+           {"attrs": {1: "x"}}, {"attrs": {"a": [[1, True]]}}, {"attrs": {"a": [[1, 1]]}},
+           {"kind": "upsample", "attrs": {"mode": ["a"]}}, {"kind": "upsample", "attrs": {"mode": ("a",)}},
+           {"kind": "conv", "attrs": {"kernel": [3], "group": 2}},
+           {"kind": "conv", "attrs": {"kernel": [3], "group": 2.0}}]
+    layers = [a.layers.layers[lid] for lid in sorted(a.layers.layers)]
+    for layer, change in zip(layers * 3, odd):
+        for field, value in change.items():
+            setattr(layer, field, value)
+    assert same(0) and same(2)
+    layers[-1].name = None  # a name that is not text: all rows from their dicts
+    assert same(2)
