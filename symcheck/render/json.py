@@ -438,8 +438,12 @@ def _write_indented(value, level: int, out: list) -> None:
             out.append("[]")
             return
         inner = "\n" + "  " * (level + 1)
-        if type(value) is _Lines:
-            out.append("".join(("[", inner, ("," + inner).join(value), "\n", "  " * level, "]")))
+        if type(value) is _Lines:  # copied once, by the document's join (9 MB at 30k nodes)
+            lines = ["," + inner] * (2 * len(value) - 1)
+            lines[::2] = value
+            out.append("[" + inner)
+            out.extend(lines)
+            out.append("\n" + "  " * level + "]")
             return
         if all(type(item) is str for item in value):
             out.append("".join(("[", inner, ("," + inner).join(map(_quote, value)),
