@@ -151,9 +151,9 @@ class _LayerRows:
 
     def texts(self) -> "_Lines":
         """Each row as ``_COMPACT.encode(self.row(lid))`` would write it: text values
-        through json's C string encoder, each distinct shape, transfer, attribute
-        dict and description converted once; a row with a value of another type
-        than usual is encoded from its dict."""
+        through json's C string encoder; each distinct shape, transfer, and kind, op,
+        activation, norm and attributes (with the description they make) converted
+        once; a row with a value of another type than usual encoded from its dict."""
         a = self.a
         st = a.structure
         layers = a.layers.layers
@@ -163,8 +163,7 @@ class _LayerRows:
             return _Lines(_compact(self.row(lid)) for lid in sorted(layers))
         on_path, sides, level_of = st.on_path, st.side, st.level_of
         shape_texts, transfer_texts = self.shape_texts, self.transfer_texts
-        attr_texts: dict = {}  # _attrs_key -> (text, serial)
-        descriptions: dict = {}  # (kind, activation, norm, serial) -> text
+        kinds: dict = {}  # _marshalled (kind, op, activation, norm, attrs) -> their texts
         rows = _Lines()
         for lid in sorted(layers):
             layer = layers[lid]
@@ -179,44 +178,36 @@ class _LayerRows:
                     out_shape = shape_texts[shape]
                 except KeyError:
                     out_shape = shape_texts[shape] = _compact(self.shape(shape))
-                key = tuple(layer.transfer)
+                transfer_key = tuple(layer.transfer)
                 try:
-                    transfer = transfer_texts[key]
+                    transfer = transfer_texts[transfer_key]
                 except KeyError:
-                    transfer = transfer_texts[key] = _compact(self.transfer(layer))
-                kind = _quote(layer.kind)
-                activation = "null" if layer.activation is None else _quote(layer.activation)
-                norm = "null" if layer.norm is None else _quote(layer.norm)
-                marshalled = _attrs_key(layer.attrs)
-                found = attr_texts.get(marshalled) if marshalled is not None else None
+                    transfer = transfer_texts[transfer_key] = _compact(self.transfer(layer))
+                what = (layer.kind, layer.op, layer.activation, layer.norm, layer.attrs)
+                key = _marshalled(what)
+                found = kinds.get(key) if key is not None else None
                 if found is None:
-                    attrs = _compact(_plain(layer.attrs))
-                    if marshalled is not None and _marshal_exact(layer.attrs):
-                        found = attr_texts[marshalled] = (attrs, len(attr_texts))
-                if found is None:  # converted each time
-                    description = _quote(describe_layer(a, layer))
-                else:
-                    attrs, serial = found
-                    key = (kind, activation, norm, serial)
-                    try:
-                        description = descriptions[key]
-                    except KeyError:
-                        description = descriptions[key] = _quote(describe_layer(a, layer))
+                    found = (f'"kind": {_quote(layer.kind)}, "description": {_quote(describe_layer(a, layer))}, '
+                             f'"onnx_op": {_quote(layer.op)}',
+                             f'"activation": {_text_or_null(layer.activation)}, '
+                             f'"norm": {_text_or_null(layer.norm)}',
+                             _compact(_plain(layer.attrs)))
+                    if key is not None and _marshal_exact(what):
+                        kinds[key] = found
+                kind, activation_norm, attrs = found
                 nodes = ", ".join(map(_quote, layer.nodes))
                 inputs = ", ".join([quoted[i] for i in layer.inputs if i in quoted])
                 params = layer.params
                 params = int.__repr__(params) if type(params) is int else _compact(params)
-                side = sides.get(lid)
-                side = "null" if side is None else _quote(side)
+                side = _text_or_null(sides.get(lid))
                 level = level_of.get(lid)
                 level = int.__repr__(level) if type(level) is int else \
                     _compact(list(level) if isinstance(level, tuple) else level)
                 rows.append(
-                    f'{{"name": {quoted[lid]}, "kind": {kind}, "description": {description}, '
-                    f'"onnx_op": {_quote(layer.op)}, "onnx_nodes": [{nodes}], "inputs": [{inputs}], '
+                    f'{{"name": {quoted[lid]}, {kind}, "onnx_nodes": [{nodes}], "inputs": [{inputs}], '
                     f'"input_shape": {in_shape}, "output_shape": {out_shape}, '
                     f'"output_tensor": {_quote(layer.out_tensor)}, "params": {params}, '
-                    f'"activation": {activation}, "norm": {norm}, "side": {side}, "level": {level}, '
+                    f'{activation_norm}, "side": {side}, "level": {level}, '
                     f'"on_main_path": {"true" if lid in on_path else "false"}, '
                     f'"transfer": {transfer}, "attributes": {attrs}}}')
             except TypeError:  # a value of another type than the row's usual: json writes it
@@ -224,16 +215,20 @@ class _LayerRows:
         return rows
 
 
-def _attrs_key(attrs) -> Optional[bytes]:
-    """A layer's attributes written by :mod:`marshal` (in C, types kept), or None where
-    marshal cannot write them (an Expr). Two dicts with the same key have the same
-    JSON text and description if the first is :func:`_marshal_exact` (checked
-    before its text is stored): then the same bytes are the same values of the same
-    types. A walk over the values in Python to make a key cost 4 times as much."""
+def _marshalled(value) -> Optional[bytes]:
+    """``value`` written by :mod:`marshal` (in C, types kept), or None where marshal
+    cannot write it (an Expr). Two values with the same bytes are the same values
+    of the same types if the first is :func:`_marshal_exact` (checked before a
+    text made from it is stored). A walk over a layer's attributes in Python to
+    make a key cost 4 times as much."""
     try:
-        return marshal.dumps(attrs, 2)
+        return marshal.dumps(value, 2)
     except ValueError:
         return None
+
+
+def _text_or_null(value) -> str:
+    return "null" if value is None else _quote(value)
 
 
 def _marshal_exact(value) -> bool:
