@@ -168,7 +168,7 @@ class Outcome:
     text: str = ""
     html: str = ""
     findings: tuple = ()
-    encoded: Optional[str] = None  # the record as JSON text at depth 2 (json.encode_record), when full
+    encoded: Optional[str] = None  # the record as JSON text at depth 2 (json.encode_analysis), when full
 
 
 def brief_record(a) -> dict:
@@ -214,7 +214,7 @@ def check_file(task: Task) -> Outcome:
         with collector_paused():  # the report of a 30k-node model is a million small objects
             # The whole dict goes out as JSON text only: the brief record is what
             # the summary, exit code and index need, and what a worker sends back.
-            encoded = json_render.encode_record(json_render.analysis_dict(analysis), depth=2) \
+            encoded = json_render.encode_analysis(analysis, depth=2) \
                 if task.full else None  # at the depth render_many writes it
             return Outcome(task.path, None, brief_record(analysis),
                            _render_text(analysis) if task.text else "",

@@ -293,19 +293,19 @@ def test_a_renderer_bug_is_an_internal_error_and_the_others_are_reported(monkeyp
     import symcheck.render.json as json_module
     import symcheck.render.text as text_module
 
-    real_dict, real_text = json_module.analysis_dict, text_module.render
+    real_json, real_text = json_module.encode_analysis, text_module.render
 
-    def broken_dict(a):
+    def broken_json(a, depth=0):
         if a.path.endswith("keras_cae.onnx"):
             raise ValueError("json bug")
-        return real_dict(a)
+        return real_json(a, depth)
 
     def broken_text(a):
         if a.path.endswith("keras_cae.onnx"):
             raise ValueError("text bug")
         return real_text(a)
 
-    monkeypatch.setattr(json_module, "analysis_dict", broken_dict)
+    monkeypatch.setattr(json_module, "encode_analysis", broken_json)
     monkeypatch.setattr(text_module, "render", broken_text)
     for fmt, word in (("json", "json bug"), ("text", "text bug")):
         result = CliRunner().invoke(check, [sample("keras_cae.onnx"), sample("matlab_cae.onnx"), *STATIC,

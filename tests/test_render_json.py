@@ -174,3 +174,35 @@ def test_indented_writes_what_json_dumps_writes():
             json.dumps(bad)
         with pytest.raises(TypeError):
             json_render.indented(bad)
+
+
+def test_layer_rows_written_directly_are_the_dicts_encoded():
+    """encode_analysis writes each layer row itself and reuses the text of repeated
+    attributes and descriptions: the document is encode_record(analysis_dict(a)),
+    for values of any type, and attributes that only look alike are not confused."""
+    import symcheck
+    from symcheck.dims import Expr
+
+    from .conftest import sample
+
+    a = symcheck.analyze(sample("keras_cae.onnx"))
+
+    def same(depth: int) -> bool:
+        return json_render.encode_analysis(a, depth) == json_render.encode_record(json_render.analysis_dict(a), depth)
+
+    assert same(0) and same(2)
+    alike = {"kind": "conv", "op": "Conv", "activation": None, "norm": None}  # all but the attributes
+    odd = [{"params": True}, {"params": 2.5}, {"nodes": ["n", 1]}, {"activation": 3},
+           {"attrs": {"kernel": [3, 3], "x": Expr.symbol("H")}}, {"attrs": {"f": 2.0, "t": (1, 2)}},
+           *({**alike, "attrs": attrs} for attrs in (
+               {"k": b"ab"}, {"k": bytearray(b"ab")}, {"k": [b"ab"]}, {"k": [bytearray(b"ab")]},
+               {"group": 1}, {"group": True}, {"group": 2}, {"group": 2.0}, {1: "x"}, {1.0: "x"},
+               {"a": [[1, True]]}, {"a": [[1, 1]]}, {"kernel": [3, 3]}, {"kernel": (3, 3)})),
+           {"kind": "upsample", "attrs": {"mode": ["a"]}}, {"kind": "upsample", "attrs": {"mode": ("a",)}}]
+    layers = [a.layers.layers[lid] for lid in sorted(a.layers.layers)]
+    for layer, change in zip(layers * 2, odd):
+        for field, value in change.items():
+            setattr(layer, field, value)
+    assert same(0) and same(2)
+    layers[-1].name = None  # a name that is not text: all rows from their dicts
+    assert same(2)

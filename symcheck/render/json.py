@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import json
+import marshal
 import math
+from json.encoder import c_make_encoder  # type: ignore[attr-defined]  # None without the C module
 from json.encoder import encode_basestring as _quote  # the C function where there is one
 from typing import Callable, Optional
 
@@ -68,56 +70,184 @@ def transfer_text(a: Analysis, layer, axis: int) -> str | None:
 
 
 def analysis_dict(a: Analysis) -> dict:
-    st = a.structure
-    names = {lid: layer.name for lid, layer in a.layers.layers.items()}
-    on_path = st.on_path
-    # A large model repeats a few shapes and transfers thousands of times: each
-    # distinct one is converted once per document (every record gets its own list).
-    shapes: dict = {}
-    transfers: dict = {}
+    """The analysis as the JSON document's data (``docs/json.md``)."""
+    rows = _LayerRows(a)
+    return _record(a, rows.dicts(), rows.names)
 
-    def shape_of(shape):
+
+def encode_analysis(a: Analysis, depth: int = 0) -> str:
+    """``encode_record(analysis_dict(a), depth)``, character for character, with each
+    layer row written as its compact JSON text directly rather than built as a dict
+    and encoded (the rows are most of the document: 11,258 at 30k nodes)."""
+    rows = _LayerRows(a)
+    return encode_record(_record(a, rows.texts(), rows.names), depth)
+
+
+class _LayerRows:
+    """The ``layers`` list of one analysis, as dicts or as each row's compact JSON text.
+
+    A large model repeats a few shapes, transfers, attributes and descriptions
+    thousands of times: each distinct one is converted once per document (every
+    dict row gets its own lists).
+    """
+
+    def __init__(self, a: Analysis) -> None:
+        self.a = a
+        self.names = {lid: layer.name for lid, layer in a.layers.layers.items()}
+        self.shapes: dict = {}
+        self.shape_texts: dict = {}
+        self.transfers: dict = {}
+        self.transfer_texts: dict = {}
+
+    def shape(self, shape):
         try:
-            found = shapes[shape]
+            return self.shapes[shape]
         except KeyError:
-            found = shapes[shape] = _shape(a, shape)
+            found = self.shapes[shape] = _shape(self.a, shape)
+            return found
         except TypeError:  # an unhashable shape: not cached
-            return _shape(a, shape)
-        return None if found is None else list(found)
+            return _shape(self.a, shape)
 
-    def transfer_of(layer):
+    def transfer(self, layer) -> list:
         key = tuple(layer.transfer)
         try:
-            found = transfers[key]
+            return self.transfers[key]
         except KeyError:
-            found = transfers[key] = [transfer_text(a, layer, i) for i in range(len(key))]
+            found = self.transfers[key] = [transfer_text(self.a, layer, i) for i in range(len(key))]
+            return found
         except TypeError:
-            return [transfer_text(a, layer, i) for i in range(len(key))]
-        return list(found)
+            return [transfer_text(self.a, layer, i) for i in range(len(key))]
 
-    layers = []
-    for lid in sorted(a.layers.layers):
+    def dicts(self) -> list:
+        return [self.row(lid) for lid in sorted(self.a.layers.layers)]
+
+    def row(self, lid: int) -> dict:
+        a = self.a
+        st = a.structure
         layer = a.layer(lid)
         level = st.level_of.get(lid)
-        layers.append({
+        names = self.names
+        in_shape = self.shape(layer.in_shape)
+        out_shape = self.shape(layer.out_shape)
+        return {
             "name": layer.name,
             "kind": layer.kind,
             "description": describe_layer(a, layer),
             "onnx_op": layer.op,
             "onnx_nodes": list(layer.nodes),
             "inputs": [names[i] for i in layer.inputs if i in names],
-            "input_shape": shape_of(layer.in_shape),
-            "output_shape": shape_of(layer.out_shape),
+            "input_shape": None if in_shape is None else list(in_shape),
+            "output_shape": None if out_shape is None else list(out_shape),
             "output_tensor": layer.out_tensor,
             "params": layer.params,
             "activation": layer.activation,
             "norm": layer.norm,
             "side": st.side.get(lid),
             "level": list(level) if isinstance(level, tuple) else level,
-            "on_main_path": lid in on_path,
-            "transfer": transfer_of(layer),
+            "on_main_path": lid in st.on_path,
+            "transfer": list(self.transfer(layer)),
             "attributes": _plain(layer.attrs),
-        })
+        }
+
+    def texts(self) -> "_Lines":
+        """Each row as ``_COMPACT.encode(self.row(lid))`` would write it: text values
+        through json's C string encoder; each distinct shape, transfer, and kind, op,
+        activation, norm and attributes (with the description they make) converted
+        once; a row with a value of another type than usual encoded from its dict."""
+        a = self.a
+        st = a.structure
+        layers = a.layers.layers
+        try:
+            quoted = {lid: _quote(name) for lid, name in self.names.items()}
+        except TypeError:  # a name that is not text: json writes it
+            return _Lines(_compact(self.row(lid)) for lid in sorted(layers))
+        on_path, sides, level_of = st.on_path, st.side, st.level_of
+        shape_texts, transfer_texts = self.shape_texts, self.transfer_texts
+        kinds: dict = {}  # _marshalled (kind, op, activation, norm, attrs) -> their texts
+        rows = _Lines()
+        for lid in sorted(layers):
+            layer = layers[lid]
+            try:
+                shape = layer.in_shape
+                try:
+                    in_shape = shape_texts[shape]
+                except KeyError:
+                    in_shape = shape_texts[shape] = _compact(self.shape(shape))
+                shape = layer.out_shape
+                try:
+                    out_shape = shape_texts[shape]
+                except KeyError:
+                    out_shape = shape_texts[shape] = _compact(self.shape(shape))
+                transfer_key = tuple(layer.transfer)
+                try:
+                    transfer = transfer_texts[transfer_key]
+                except KeyError:
+                    transfer = transfer_texts[transfer_key] = _compact(self.transfer(layer))
+                what = (layer.kind, layer.op, layer.activation, layer.norm, layer.attrs)
+                key = _marshalled(what)
+                found = kinds.get(key) if key is not None else None
+                if found is None:
+                    found = (f'"kind": {_quote(layer.kind)}, "description": {_quote(describe_layer(a, layer))}, '
+                             f'"onnx_op": {_quote(layer.op)}',
+                             f'"activation": {_text_or_null(layer.activation)}, '
+                             f'"norm": {_text_or_null(layer.norm)}',
+                             _compact(_plain(layer.attrs)))
+                    if key is not None and _marshal_exact(what):
+                        kinds[key] = found
+                kind, activation_norm, attrs = found
+                nodes = ", ".join(map(_quote, layer.nodes))
+                inputs = ", ".join([quoted[i] for i in layer.inputs if i in quoted])
+                params = layer.params
+                params = int.__repr__(params) if type(params) is int else _compact(params)
+                side = _text_or_null(sides.get(lid))
+                level = level_of.get(lid)
+                level = int.__repr__(level) if type(level) is int else \
+                    _compact(list(level) if isinstance(level, tuple) else level)
+                rows.append(
+                    f'{{"name": {quoted[lid]}, {kind}, "onnx_nodes": [{nodes}], "inputs": [{inputs}], '
+                    f'"input_shape": {in_shape}, "output_shape": {out_shape}, '
+                    f'"output_tensor": {_quote(layer.out_tensor)}, "params": {params}, '
+                    f'{activation_norm}, "side": {side}, "level": {level}, '
+                    f'"on_main_path": {"true" if lid in on_path else "false"}, '
+                    f'"transfer": {transfer}, "attributes": {attrs}}}')
+            except TypeError:  # a value of another type than the row's usual: json writes it
+                rows.append(_compact(self.row(lid)))
+        return rows
+
+
+def _marshalled(value) -> Optional[bytes]:
+    """``value`` written by :mod:`marshal` (in C, types kept), or None where marshal
+    cannot write it (an Expr). Two values with the same bytes are the same values
+    of the same types if the first is :func:`_marshal_exact` (checked before a
+    text made from it is stored). A walk over a layer's attributes in Python to
+    make a key cost 4 times as much."""
+    try:
+        return marshal.dumps(value, 2)
+    except ValueError:
+        return None
+
+
+def _text_or_null(value) -> str:
+    return "null" if value is None else _quote(value)
+
+
+def _marshal_exact(value) -> bool:
+    """Whether ``value`` is made of dicts, lists and tuples of int, float, str, bool and
+    None only, of exactly those types, which marshal writes each in a form of its own
+    (it writes bytes, a bytearray and any other buffer alike)."""
+    kind = type(value)
+    if kind in _LEAVES or kind is float:
+        return True
+    if kind is list or kind is tuple:
+        return all(_marshal_exact(v) for v in value)
+    if kind is dict:
+        return all(_marshal_exact(k) and _marshal_exact(v) for k, v in value.items())
+    return False
+
+
+def _record(a: Analysis, layers: list, names: dict) -> dict:
+    """The document with its ``layers`` list (dicts, or a :class:`_Lines` of their texts)."""
+    st = a.structure
     enc, dec = a.ladder()
     bottleneck = a.bottleneck
     out = {
@@ -219,7 +349,7 @@ def _plain_slow(value):
 
 
 def render(a: Analysis) -> str:
-    return encode_record(analysis_dict(a)) + "\n"
+    return encode_analysis(a) + "\n"
 
 
 def summary(records: list, errors: list) -> dict:
@@ -253,6 +383,16 @@ ONE_PER_LINE = ("layers",)
 #: Without the circular-reference check (a dict of every container's id per
 #: line, ~12 % of the encoding): the rows are trees that analysis_dict builds.
 _COMPACT = json.JSONEncoder(ensure_ascii=False, check_circular=False)
+
+#: :data:`_COMPACT`'s C encoder, made once: ``encode`` makes one per call (and a
+#: closure). Called as ``_C(value, 0)``, it gives the text's pieces.
+_C = c_make_encoder(None, _COMPACT.default, _quote, None, ": ", ", ", False, False, True) \
+    if c_make_encoder is not None else None
+
+
+def _compact(value) -> str:
+    """``_COMPACT.encode(value)``."""
+    return "".join(_C(value, 0)) if _C is not None else _COMPACT.encode(value)
 
 
 class _Lines(list):
@@ -293,8 +433,12 @@ def _write_indented(value, level: int, out: list) -> None:
             out.append("[]")
             return
         inner = "\n" + "  " * (level + 1)
-        if type(value) is _Lines:
-            out.append("".join(("[", inner, ("," + inner).join(value), "\n", "  " * level, "]")))
+        if type(value) is _Lines:  # copied once, by the document's join (9 MB at 30k nodes)
+            lines = ["," + inner] * (2 * len(value) - 1)
+            lines[::2] = value
+            out.append("[" + inner)
+            out.extend(lines)
+            out.append("\n" + "  " * level + "]")
             return
         if all(type(item) is str for item in value):
             out.append("".join(("[", inner, ("," + inner).join(map(_quote, value)),
@@ -352,11 +496,13 @@ def encode_record(record: dict, depth: int = 0) -> str:
     the first line stays where it is): indent 2, except that each element of the
     :data:`ONE_PER_LINE` lists is one compact line.
 
-    Directory mode encodes in the worker processes at depth 2, and
-    :func:`render_many` puts the texts into its ``files`` list as they are. The
-    text is assembled in one join (a 30k-node model's is 9 MB).
+    A :class:`_Lines` list there (rows already encoded, as :func:`encode_analysis`
+    gives them) is written as it is. Directory mode encodes in the worker
+    processes at depth 2, and :func:`render_many` puts the texts into its
+    ``files`` list as they are. The text is assembled in one join (a 30k-node
+    model's is 9 MB).
     """
-    shell = {key: _Lines(map(_COMPACT.encode, value))
+    shell = {key: value if type(value) is _Lines else _Lines(map(_compact, value))
              if key in ONE_PER_LINE and isinstance(value, list) else value
              for key, value in record.items()}
     return indented(shell, depth)
