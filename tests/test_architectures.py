@@ -1392,6 +1392,9 @@ def test_depthwise_separable_convs_are_one_layer(corpus, name):
     assert block.attrs["separable"] == 16 and block.attrs["group"] == 1
     assert block.attrs["kernel"] == [3, 3] and block.attrs["stride"] == [2, 2]
     assert block.attrs["depthwise_activation"] == "relu" and block.activation == "relu"
+    from symcheck.render.text import describe_layer
+
+    assert describe_layer(a, block) == "conv 3×3 /2×2 explicit separable relu"
     assert block.params == 16 * 2 * 9 + 32 * 32 + 32 * 2  # BatchNorm folded into a bias each
     keras_style = layer_named(a, "decoder.1.0")  # depthwise then 1×1, nothing between
     assert keras_style.attrs["separable"] == 32 and "depthwise_activation" not in keras_style.attrs

@@ -59,6 +59,8 @@ def describe_layer(a: Analysis, layer) -> str:
             text += " dil" + "×".join(str(d) for d in attrs["dilation"])
         if attrs.get("group", 1) != 1:
             text += f" g{attrs['group']}"
+        if attrs.get("separable"):
+            text += " separable"
     elif kind in ("upsample", "downsample"):
         factors = attrs.get("factor") or []
         shown = [f for f in factors if f is not None]
