@@ -75,7 +75,7 @@ class Pair:
     level: int
     encoder: int
     decoder: int
-    how: str  # "stem-head", "inverse", "partial", "position"
+    how: str  # "stem-head", "transition", "inverse", "partial", "skip"
 
 
 @dataclass
@@ -578,6 +578,22 @@ def _pair(lg: LayerGraph, st: Structure) -> None:
         stem, head = enc[0], dec[-1]
         pairs.append(Pair(0, stem.layer, head.layer, "stem-head"))
         used |= {stem.layer, head.layer}
+
+    # Learned transitions pair across the same two levels (strided conv ↔ transposed
+    # conv, conv + pixel shuffle), whatever their channel maps: a decoder whose widths
+    # are shifted by an extra layer at the bottleneck (a conv VAE's 8→64 first
+    # transposed conv) still mirrors the encoder's resolutions step by step.
+    downs: dict = {}
+    for e in enc:
+        if e.role == "down" and e.layer not in used:
+            downs.setdefault((e.level_in, e.level_out), []).append(e.layer)
+    for d in dec:
+        if d.role == "up" and d.layer not in used:
+            found = downs.get((d.level_out, d.level_in))
+            if found:
+                e_id = found.pop()  # the latest down transition across those levels
+                pairs.append(Pair(d.level_in, e_id, d.layer, "transition"))
+                used.update((e_id, d.layer))
 
     def writes(s: Step) -> int:
         return s.level_out

@@ -563,7 +563,13 @@ def test_a_conv_vae_bottleneck_is_its_latent_map(corpus):
     assert a.code.name == "mu" and a.code.out_shape == (1, 8, 4, 4)
     assert a.bottleneck_values == 128 and a.compression == 8.0
     assert "SC303" not in codes(a)
-    assert codes(a) == ["SC104", "SC201", "SC201", "SC201", "SC201", "SC202", "SC202", "SC203"]
+    # the strided convs and transposed convs pair across the same two levels, although the
+    # decoder's widths are shifted by the 8→64 at the bottleneck (SC202 at levels 1 and 2);
+    # mu is the extra learned layer at the bottleneck, dec.4 (32→16) the other extra one
+    assert pairs(a) == [("enc.0", "dec.6", 0), ("enc.2", "dec.2", 2), ("enc.4", "dec.0", 3)]
+    assert [p.how for p in a.structure.pairs] == ["stem-head", "transition", "transition"]
+    assert unpaired(a) == ["mu", "dec.4"]
+    assert codes(a) == ["SC104", "SC201", "SC201", "SC202", "SC202", "SC203", "SC203"]
     from symcheck.render import json as json_render, text
 
     assert "bottleneck 8×4×4 = 128 values (8.0× compression)" in text.render(a)
