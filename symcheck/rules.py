@@ -622,8 +622,11 @@ def _sc203(a: Analysis):
             diffs.append(f"kernel {_k(e)} vs {_k(d)}")
         if e.attrs.get("dilation") != d.attrs.get("dilation"):
             diffs.append(f"dilation {e.attrs.get('dilation')} vs {d.attrs.get('dilation')}")
+        # padding modes name the output size, which depends on the stride: a strided conv's
+        # padding=1 is 'explicit', the same padding on a stride-1 conv 'same'
         if (e.attrs.get("padding") != d.attrs.get("padding") and pair.decoder not in adjusted
-                and pair.encoder not in adjusted and e.kind == d.kind):
+                and pair.encoder not in adjusted and e.kind == d.kind
+                and e.attrs.get("stride") == d.attrs.get("stride")):
             diffs.append(f"padding {e.attrs.get('padding')} vs {d.attrs.get('padding')}")
         if diffs:
             yield RULES["SC203"].finding(

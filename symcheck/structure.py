@@ -75,7 +75,7 @@ class Pair:
     level: int
     encoder: int
     decoder: int
-    how: str  # "stem-head", "transition", "inverse", "partial", "skip"
+    how: str  # "stem-head", "transition", "inverse", "across", "partial", "skip"
 
 
 @dataclass
@@ -613,6 +613,8 @@ def _pair(lg: LayerGraph, st: Structure) -> None:
         for key in (("inverse", lv, le.in_channels, le.channels), ("out", lv, le.channels),
                     ("in", lv, le.in_channels)):
             index.setdefault(key, []).append(e.layer)
+        if e.role == "down":  # a strided conv from level L to L+1, by the level it reads
+            index.setdefault(("across", e.level_in, le.in_channels, le.channels), []).append(e.layer)
 
     def take(key) -> Optional[int]:
         bucket = index.get(key)
@@ -628,6 +630,10 @@ def _pair(lg: LayerGraph, st: Structure) -> None:
         for lv in levels:
             if how == "inverse":
                 found = take(("inverse", lv, ld.channels, ld.in_channels))
+            elif how == "across":
+                # a conv after a fixed upsampling to level L inverts the strided conv that
+                # took level L to L+1 (strided convs down, upsample + conv up)
+                found = take(("across", lv, ld.channels, ld.in_channels)) if d.role != "up" else None
             else:  # partial: the encoder writes what the decoder reads, or reads what it writes
                 found = take(("out", lv, ld.in_channels))
                 found = found if found is not None else take(("in", lv, ld.channels))
@@ -637,7 +643,8 @@ def _pair(lg: LayerGraph, st: Structure) -> None:
 
     # Layers with no channel relation to any encoder layer at their level stay
     # unpaired (SC201) rather than being matched by position.
-    for how, adjacent in (("inverse", False), ("inverse", True), ("partial", False), ("partial", True)):
+    for how, adjacent in (("inverse", False), ("inverse", True), ("across", False), ("partial", False),
+                          ("partial", True)):
         for d in dec:
             if d.layer in used:
                 continue

@@ -639,6 +639,25 @@ def patch_transformer_ae(patch: int = 4, dim: int = 32):
     return PatchAE()
 
 
+def strided_upsample_ae():
+    """Strided convs down (k3 s2 p1), bilinear upsampling + conv up: the decoder conv after
+    each upsampling inverts the strided conv between the same two levels."""
+    torch, nn, F = _torch()
+
+    class StridedUpsampleAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.down1, self.down2 = nn.Conv2d(3, 16, 3, 2, 1), nn.Conv2d(16, 32, 3, 2, 1)
+            self.up2, self.up1 = nn.Conv2d(32, 16, 3, padding=1), nn.Conv2d(16, 3, 3, padding=1)
+
+        def forward(self, x):
+            z = F.relu(self.down2(F.relu(self.down1(x))))
+            z = F.relu(self.up2(F.interpolate(z, scale_factor=2.0, mode="bilinear")))
+            return self.up1(F.interpolate(z, scale_factor=2.0, mode="bilinear"))
+
+    return StridedUpsampleAE()
+
+
 def plain_ae(dec_widths=(8,), enc_widths=(8, 16), dec_kernel: int = 3):
     """Max-pool encoder / nearest-upsample decoder with knobs for asymmetries.
 
@@ -1134,6 +1153,8 @@ MODELS: dict[str, Spec] = {
         "output": {0: "batch", 2: "out_height", 3: "out_width"}}),
     "patch_transformer": Spec(patch_transformer_ae, ((1, 3, 32, 32),)),
     "patch_transformer_dynamo": Spec(patch_transformer_ae, ((1, 3, 32, 32),), dynamo=True),
+    "strided_upsample": Spec(strided_upsample_ae, ((1, 3, 32, 32),)),
+    "strided_upsample_dynamo": Spec(strided_upsample_ae, ((1, 3, 32, 32),), dynamo=True),
     "pixel_shuffle_dynamic": Spec(pixel_shuffle_ae, ((1, 1, 32, 32),), dynamic_axes={
         "input": {0: "batch", 2: "height", 3: "width"},
         "output": {0: "batch", 2: "out_height", 3: "out_width"}}),

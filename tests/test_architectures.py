@@ -1458,3 +1458,19 @@ def test_transformer_over_patch_tokens_stays_at_the_token_grid(corpus, name):
     assert by_code(a, "SC104")[0].message.endswith(f"32 works, 48 cannot run ({back} takes only 8, gets 12)")
     _verified(a)
     assert a.verdict == "symmetric with notes"
+
+
+# -- strided convs down, fixed upsampling + conv up ---------------------------------------
+
+@pytest.mark.parametrize("name", ["strided_upsample", "strided_upsample_dynamo"])
+def test_conv_after_upsampling_pairs_with_the_strided_conv(corpus, name):
+    a = symcheck.analyze(corpus[name])
+    assert a.ladder_text() == "32 → 16 → 8 ‖ 8 → 16 → 32"
+    assert path_kinds(a) == ["conv", "conv", "upsample", "conv", "upsample", "conv"]
+    # up2 (32→16 at 16×16, after the ×2) inverts down2 (16→32, 16×16 → 8×8)
+    assert pairs(a) == [("down1", "up1", 0), ("down2", "up2", 1)]
+    assert [p.how for p in a.structure.pairs] == ["stem-head", "across"]
+    assert unpaired(a) == []
+    # both use padding=1: 'explicit' on the strided conv, 'same' on the other, no SC203
+    assert codes(a) == ["SC104", "SC204"]
+    assert a.verdict == "symmetric with notes"
