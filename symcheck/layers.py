@@ -37,8 +37,10 @@ from __future__ import annotations
 
 import ast
 import functools
+import itertools
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
@@ -68,10 +70,13 @@ _NORMS = {"BatchNormalization": "batch-norm", "InstanceNormalization": "instance
 #: Ops that change no shape and no meaning for symmetry; QuantizeLinear/DequantizeLinear
 #: pairs wrap every tensor of a QDQ-quantized model (onnxruntime.quantization).
 _NOISE = {"Identity", "Dropout", "Cast", "CastLike", "QuantizeLinear", "DequantizeLinear"}
+_FUSABLE = frozenset(_NOISE | _ACTIVATIONS.keys() | _NORMS.keys())  # one input, one layer's output
 _LAYOUT = {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Tile", "Expand"}
 _REGROUP = {"Reshape", "Flatten", "Squeeze", "Unsqueeze"}  # new sizes, the same element order
 _ELEMENTWISE_CONST = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min"}
 _POOLS = {"MaxPool": "max-pool", "AveragePool": "avg-pool", "LpPool": "lp-pool"}
+_X = Expr.symbol("x")  # the input size in a transfer function
+_MERGE_KINDS = {"Concat": "concat", "Add": "add", "Sum": "add", "Mul": "mul", "Sub": "sub"}
 #: ops that pick values by an index tensor; along spatial axes, a resampling (see _resamples)
 _GATHERS = {"Gather", "GatherElements", "GatherND"}
 # ops that read their input as an image (N, C, *spatial) in their own layout
@@ -174,18 +179,15 @@ class _Builder:
         self.exporter = exporter
         self.layers: dict[int, Layer] = {}
         self.views: dict[str, View] = {}
-        self.consumers: dict[str, int] = {}
+        # readers of each tensor name, counted in C (the same nodes as the file's, read once)
+        consumers = Counter(itertools.chain.from_iterable(node.input for node in prop.order))
+        del consumers[""]  # an omitted optional input
+        consumers.update(out.name for out in model.graph.output)
+        self.consumers: dict[str, int] = consumers
         self.constants = prop.initializers
         self.hidden = 0
         self._windows: dict = {}  # see window_layer
         self._reader_map: Optional[dict] = None  # see _readers
-        consumers = self.consumers
-        for node in prop.order:  # the same nodes as the file's, read once
-            for name in node.input:
-                if name:
-                    consumers[name] = consumers.get(name, 0) + 1
-        for out in model.graph.output:
-            self.consumers[out.name] = self.consumers.get(out.name, 0) + 1
         self.input_ids = []
         for name in data_inputs:
             t = prop.tensors[name]
@@ -312,8 +314,9 @@ class _Builder:
 
     # -- the pass -------------------------------------------------------
     def run(self) -> None:
+        views, reads = self.views, self.prop.reads
         for node in self.prop.order:
-            data_in = [n for n in self.prop.reads[id(node)] if n in self.views]
+            data_in = [n for n in reads[id(node)] if n in views]
             if not data_in or node.op_type in ("Shape", "Size", "RandomNormalLike",
                                                "RandomUniformLike", "EyeLike"):
                 self.hidden += 1
@@ -323,7 +326,11 @@ class _Builder:
     def visit(self, node: Node, data_in: list[str]) -> None:
         op = node.op_type
         attrs = self.prop.attrs(node)
-        if op in ("Conv", "ConvTranspose", "ConvInteger", "QLinearConv"):
+        # the commonest ops first (activations, norms, bias and scale): no later branch
+        # takes any of them
+        if op in _FUSABLE or (op in _ELEMENTWISE_CONST and len(data_in) == 1):
+            self.elementwise(node, attrs, data_in[0])
+        elif op in ("Conv", "ConvTranspose", "ConvInteger", "QLinearConv"):
             self.window_layer(node, attrs, "conv-transpose" if op == "ConvTranspose" else "conv")
         elif op in _POOLS or op in ("GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"):
             self.window_layer(node, attrs, _POOLS.get(op, "global-pool"))
@@ -347,9 +354,6 @@ class _Builder:
             for out in node.output:  # every part is data, as each Slice of an unbind is
                 if out:
                     self._axis_op(node, "split", data_in[0], out)
-        elif op in _NOISE or op in _ACTIVATIONS or op in _NORMS or (
-                op in _ELEMENTWISE_CONST and len(data_in) == 1):
-            self.elementwise(node, attrs, data_in[0])
         elif op in _LAYOUT and node.input[0] == data_in[0]:
             self.movement(node, attrs, data_in[0])
         elif self._resamples(node, attrs, data_in):
@@ -358,13 +362,16 @@ class _Builder:
             self.simple_layer(node, attrs, op.lower(), data_in[0], inputs=data_in)
 
     # -- layer constructors ------------------------------------------------
-    def _anchor(self, node, kind, data_name, drop: tuple = (), **kw) -> Layer:
-        tensor_in, tensor_out = self.shape(data_name), self.shape(node.output[0])
+    def _anchor(self, node, kind, data_name, drop: tuple = (), shapes: Optional[tuple] = None) -> Layer:
+        """A layer of ``node`` reading ``data_name``; ``shapes``, when the caller has
+        looked them up, are the tensor shapes of ``data_name`` and the node's output."""
+        out = node.output[0]
+        tensor_in, tensor_out = shapes or (self.shape(data_name), self.shape(out))
         in_shape, out_shape = _without(tensor_in, drop), _without(tensor_out, drop)
         src = self.resolve(data_name, in_shape, node, drop)
-        out = node.output[0]
-        layer = self._new(kind, "", node.op_type, in_shape, out_shape, nodes=[node.name],
-                          inputs=[src], out_tensor=out, **kw)
+        layer = Layer(len(self.layers), "", kind, node.op_type, [node.name], [src], in_shape, out_shape,
+                      out_tensor=out)
+        self.layers[layer.id] = layer
         source = self.layers[src]
         if kind in _IMAGE_KINDS:  # a conv reads its input as an image, whatever made it
             if source.untracked and source.kind == "reshape" and source.out_shape is not None:
@@ -397,9 +404,11 @@ class _Builder:
             found = self._window_info(node, attrs, kind, tensor_in, tensor_out, wshape)
             if key is not None:
                 self._windows[key] = found
-        drop, info, transfer, dense = found
-        layer = self._anchor(node, kind, data, drop)
-        layer.attrs = {k: list(v) if type(v) is list else v for k, v in info.items()}
+        drop, info, lists, transfer, dense = found
+        layer = self._anchor(node, kind, data, drop, (tensor_in, tensor_out))
+        layer.attrs = attrs = info.copy()
+        for k in lists:  # a layer's own lists (a folded Pad changes its pads)
+            attrs[k] = attrs[k][:]
         layer.transfer = list(transfer)
         if kind in ("conv", "conv-transpose"):
             layer.params = self.param_numel(weight)
@@ -412,8 +421,9 @@ class _Builder:
             layer.attrs["units"] = layer.out_shape[1]
 
     def _window_info(self, node, attrs: dict, kind: str, tensor_in, tensor_out, wshape) -> tuple:
-        """(dropped tensor axes, layer attributes, transfer per spatial axis, is it a
-        dense layer) of a conv or pool; raises for attributes no runtime accepts."""
+        """(dropped tensor axes, layer attributes, the keys of those that are lists,
+        transfer per spatial axis, is it a dense layer) of a conv or pool; raises for
+        attributes no runtime accepts."""
         drop = _degenerate_axes(tensor_in, tensor_out, attrs)
         if drop:  # Keras Conv1D/MaxPool1D through tf2onnx: a 1×k window on a 1×L map
             attrs = _drop_window_axes(attrs, [a - 2 for a in drop])
@@ -449,7 +459,8 @@ class _Builder:
         if dense:
             assert in_shape is not None
             transfer = [("fixed", d, 1) for d in in_shape[2:]]
-        return drop, info, tuple(transfer), dense
+        lists = tuple(k for k, v in info.items() if type(v) is list)
+        return drop, info, lists, tuple(transfer), dense
 
     def _padding_mode(self, info: dict, in_shape, kind: str) -> str:
         """'same', 'valid' or 'explicit', read through the exporter's dialect."""
@@ -663,47 +674,47 @@ class _Builder:
         input (the decoder side) gives the size.
         """
         views = [self.views[n] for n in data_in]
-        ids = [self.resolve(n, self.shape(n), node) for n in data_in]
+        shapes = [self.shape(n) for n in data_in]
+        ids = [self.resolve(n, tensor, node) for n, tensor in zip(data_in, shapes)]
         if node.op_type in ("Mul", "Add") and self._fold_gated_activation(node, ids, views):
             return
         if node.op_type == "Concat" and self._wrap_pad(node, ids, data_in):
             return
+        layers = self.layers
+        sources = [layers[i] for i in ids]
         out = node.output[0]
         shape = self.shape(out)
         rank = len(shape or ())
-        kind = {"Concat": "concat", "Add": "add", "Sum": "add", "Mul": "mul", "Sub": "sub"}.get(
-            node.op_type, node.op_type.lower())
-        shapes = [self.shape(n) for n in data_in]
+        kind = _MERGE_KINDS.get(node.op_type) or node.op_type.lower()
         # the merge works in the layout of its inputs: the first input of the output's
         # rank whose axes map one to one onto its layer's canonical axes gives it
         positions = None
-        for name, lid, tensor in zip(data_in, ids, shapes):
-            if tensor is not None and len(tensor) == rank:
-                positions = _positions(self.views[name].axes, self.layers[lid].out_axes, rank)
+        for name, source, tensor in zip(data_in, sources, shapes):
+            if tensor is not None and len(tensor) == rank:  # (the view resolve left)
+                positions = _positions(self.views[name].axes, source.out_axes, rank)
                 if positions is not None:
                     break
-        layer = self._new(kind, "", node.op_type, None, None, nodes=[node.name],
-                          inputs=ids, out_tensor=out)
-        layer.scopes = [node.name]
-        layer.out_axes = positions or _identity(rank)
-        layer.out_shape = None if shape is None else tuple(shape[k] for k in layer.out_axes)
+        out_axes = positions or _identity(rank)
+        layer = Layer(len(layers), "", kind, node.op_type, [node.name], ids, out_tensor=out,
+                      out_axes=out_axes, scopes=[node.name])
+        layers[layer.id] = layer
         concat_axis = None
         if kind == "concat":
             axis = attrs.get("axis", 0)
             axis = axis + rank if isinstance(axis, int) and axis < 0 else axis
-            concat_axis = layer.out_axes.index(axis) if axis in layer.out_axes else axis
+            concat_axis = out_axes.index(axis) if axis in out_axes else axis
             layer.attrs["axis"] = concat_axis
-        layer.attrs["input_shapes"] = [self.layers[i].out_shape for i in ids]
+        layer.attrs["input_shapes"] = [source.out_shape for source in sources]
         # each input's dim along each canonical axis (right-aligned, as ONNX broadcasts)
-        dims = [_aligned(tensor, layer.out_axes, rank) for tensor in shapes]
-        if layer.out_shape is not None:
-            merged = list(layer.out_shape)
-            newest_first = sorted(range(len(ids)), key=lambda i: -ids[i])
+        dims = [_aligned(tensor, out_axes, rank) for tensor in shapes]
+        if shape is not None:
+            merged = [shape[k] for k in out_axes]
+            newest_first = sorted(range(len(ids)), key=ids.__getitem__, reverse=True)  # stable
             for j in range(2, rank):
                 if j == concat_axis:
                     continue
                 for i in newest_first:  # symbolically follow the decoder (newest) side
-                    own = self.layers[ids[i]]
+                    own = sources[i]
                     tensor_dims = dims[i]
                     if tensor_dims is None or tensor_dims[j] == 1:
                         continue  # stretched along this axis (or of unknown shape)
@@ -717,11 +728,14 @@ class _Builder:
                 layer.broadcast = tuple(dict.fromkeys(
                     lid for lid, d in zip(ids, dims) if d is not None and any(
                         d[j] == 1 and merged[j] != 1 for j in range(1, rank))))
-        full = [lid for lid in ids if lid not in layer.broadcast]
-        layer.in_shape = self.layers[(full or ids)[0]].out_shape
-        layer.untracked = all(self.layers[i].untracked for i in ids)
+        if layer.broadcast:
+            full = [lid for lid in ids if lid not in layer.broadcast]
+            layer.in_shape = layers[(full or ids)[0]].out_shape
+        else:
+            layer.in_shape = sources[0].out_shape
+        layer.untracked = all(source.untracked for source in sources)
         spatial = len(layer.out_shape or ()) - 2
-        layer.transfer = [Expr.symbol("x")] * max(spatial, 0)
+        layer.transfer = [_X] * max(spatial, 0)
         self.views[out] = View(layer.id, _identity(rank))
 
     def _wrap_pad(self, node, ids: list, data_in: list) -> bool:
@@ -1254,8 +1268,6 @@ def _match_axes(tensor: Optional[tuple], canonical: Optional[tuple], hint: tuple
     Used for graph inputs whose layout tracking went through ambiguous size-1
     axes: (N, 100, 1) feeding a conv that sees (N, 1, 100) is NLC.
     """
-    import itertools
-
     rank = len(tensor or ())
     identity = tuple(range(rank))
     if tensor is None or canonical is None or len(canonical) != rank or rank > 6:
@@ -1621,13 +1633,14 @@ def describe_layout(axes: Optional[tuple]) -> str:
 
 def _fold_pads(layers: dict) -> None:
     """A Pad whose only consumer is a pool or conv is that layer's padding."""
+    pad_layers = [layer for layer in layers.values() if layer.kind == "pad"]
+    if not pad_layers:
+        return
     consumers: dict[int, list[int]] = {}
     for layer in layers.values():
         for src in layer.inputs:
             consumers.setdefault(src, []).append(layer.id)
-    for layer in list(layers.values()):
-        if layer.kind != "pad":
-            continue
+    for layer in pad_layers:
         users = consumers.get(layer.id, [])
         if len(users) != 1:
             continue
@@ -1666,6 +1679,8 @@ def _fold_separable(layers: dict) -> None:
     are the depthwise conv's; ``attrs["separable"]`` holds the depthwise group count,
     and an activation between the two stays on record as ``depthwise_activation``.
     """
+    if not any(layer.kind == "conv" and layer.attrs.get("group", 1) != 1 for layer in layers.values()):
+        return  # no grouped conv: the readers map is not worth building
     readers: dict[int, list[int]] = {}
     for layer in layers.values():
         for src in layer.inputs:

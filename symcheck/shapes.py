@@ -1547,16 +1547,15 @@ class Propagation:
         #: the main graph's nodes as :class:`Node` views, in file order
         self.nodes: list = nodes if nodes is not None else read_nodes(graph)
         self.order = topological_nodes(graph, available, self.reads, self.nodes)
-        self._produced_at: dict[str, int] = {}
+        self._produced_at: Optional[dict[str, int]] = None  # see _follow_newest
         ctx = Context(opset, self.fresh)
-        for index, node in enumerate(self.order):
+        for node in self.order:
             self._run(node, ctx)
-            for name in node.output:
-                self._produced_at[name] = index
 
 
     def _run(self, node: Node, ctx: Context) -> None:
-        ins = [self.tensors.get(name, UNKNOWN) if name else None for name in node.input]
+        get = self.tensors.get
+        ins = [get(name, UNKNOWN) if name else None for name in node.input]
         rule = _RULES.get(node.op_type) if node.domain in ("", "ai.onnx") else None
         outs: Optional[list] = None
         if rule is not None:
@@ -1602,9 +1601,20 @@ class Propagation:
         skip says ``floor(H/8)`` where the decoder says ``2*floor(H/16)``; the
         decoder (computed last) is the path the ladder follows.
         """
-        if out.shape is None or not any(isinstance(d, Expr) for d in out.shape):
+        if out.shape is None:
+            return out
+        for d in out.shape:
+            if isinstance(d, Expr):
+                break
+        else:
             return out  # only symbolic dims are replaced
-        ranked = sorted(((self._produced_at.get(name, -1), t) for name, t in zip(node.input, ins)
+        produced_at = self._produced_at
+        if produced_at is None:  # worked out on first use: most models have no symbolic dim
+            # each tensor is written once, by a node before any that reads it (see
+            # topological_nodes), so the whole order gives the index of every input
+            produced_at = self._produced_at = {
+                name: index for index, later in enumerate(self.order) for name in later.output}
+        ranked = sorted(((produced_at.get(name, -1), t) for name, t in zip(node.input, ins)
                          if t is not None and t.shape is not None and len(t.shape) == len(out.shape)
                          and t.value is None), key=lambda item: item[0])
         if not ranked:
