@@ -840,6 +840,14 @@ class RoundTrip:
     unknown: bool = False
     runs: Optional[tuple] = None  # (modulus, residues, minimum) of the sizes that run
     offset: Optional[int] = None  # output - input, when constant over the sizes that run
+    #: every layer's size along the axis for input sizes 1, 2, ... (evaluate_sizes' lists)
+    layer_sizes: Optional[dict] = field(default=None, repr=False, compare=False)
+
+    def size_at(self, lid: int, size: int) -> Optional[int]:
+        """Layer ``lid``'s size for input ``size``, a sentinel (INVALID, NO_AXIS, UNKNOWN),
+        or None when it was not evaluated."""
+        sizes = self.layer_sizes.get(lid) if self.layer_sizes is not None else None
+        return sizes[size - 1] if sizes is not None and 1 <= size <= len(sizes) else None
 
     def holds(self, size: int) -> bool:
         if self.only is not None:
@@ -870,8 +878,14 @@ def round_trip(lg: LayerGraph, st: Structure, axis: int, order: Optional[list] =
         factor *= int(s.factor) if isinstance(s.factor, (int, float)) and s.factor and s.factor >= 1 else 2
     factor = min(factor, 1024)
     top = min(max(8 * factor + 256, 512), 8192)
+    evaluated = evaluate_sizes(lg, order, st.input_id, axis, range(1, top + 1))
+    rt = _pattern(axis, evaluated[st.output_id], top)
+    rt.layer_sizes = evaluated  # kept for saying where a size stops the model (SC104)
+    return rt
+
+
+def _pattern(axis: int, outs: list, top: int) -> RoundTrip:
     hs = range(1, top + 1)
-    outs = evaluate_sizes(lg, order, st.input_id, axis, hs)[st.output_id]
     if outs.count(UNKNOWN) == top or outs.count(NO_AXIS) == top:
         return RoundTrip(axis, None, (), None, None, {}, unknown=True)
     examples = {h: ("invalid" if v == INVALID else None if v < 0 else v) for h, v in zip(hs, outs)}
@@ -905,7 +919,8 @@ def round_trips(lg: LayerGraph, st: Structure, spatial: int) -> list:
         if key in seen:
             first = seen[key]
             out.append(RoundTrip(axis, first.modulus, first.residues, first.minimum, first.only,
-                                 dict(first.examples), first.unknown, first.runs, first.offset))
+                                 dict(first.examples), first.unknown, first.runs, first.offset,
+                                 first.layer_sizes))
             continue
         seen[key] = rt = round_trip(lg, st, axis, order)
         out.append(rt)
