@@ -185,7 +185,8 @@ def test_decode_leaves_external_and_segmented_tensors_alone(dtype):
 
 def _numpy_sizes(lg, order, input_id, axis, sizes):
     """The numpy form of structure.evaluate_sizes, as symcheck had it (the reference),
-    with elementwise merges broadcasting as ONNX does (a size 1 stretches)."""
+    with elementwise merges broadcasting as ONNX does (a size 1 stretches) and a
+    space-to-depth refusing sizes that are not a multiple of its block."""
     from symcheck.structure import (_IDENTITY, BROADCAST_KINDS, INVALID, MERGE_KINDS, NO_AXIS,
                                     UNKNOWN, _compiled)
 
@@ -238,6 +239,10 @@ def _numpy_sizes(lg, order, input_id, axis, sizes):
         elif len(spatial) > 1 and layer.kind in MERGE_KINDS:
             for v in spatial[1:]:
                 bad = bad | ((v != x) & (v >= 0) & (x >= 0))
+        factors = getattr(layer, "attrs", {}).get("factor") or ()
+        if layer.kind == "space-to-depth" and axis < len(factors) and 0 < factors[axis] < 1:
+            block = round(1 / factors[axis])  # onnxruntime refuses a size that is not a multiple
+            bad = bad | ((x > 0) & (x % block != 0))
         result = apply(transfer, x)
         result = np.where(bad & (x != UNKNOWN), INVALID, result)
         out[lid] = np.where((x == UNKNOWN) & (result >= 0), UNKNOWN, result)
