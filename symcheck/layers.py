@@ -887,13 +887,16 @@ class _Builder:
             layer.out_shape = shape_after
             layer.out_axes = tuple(range(len(shape_after or ())))
         before, after = layer.in_shape, layer.out_shape
-        transfer = []
+        transfer: list = []
         spatial = len(before or ()) - 2
         computed = self._computed(node)
+        kept = self._unsliced_axes(node, len(shape_after or ())) if computed else frozenset()
         for i in range(max(spatial, 0)):
             assert before is not None  # spatial > 0 only when the input rank is known
             a, b = before[2 + i], after[2 + i] if after and len(after) > 2 + i else None
-            if computed:
+            if computed and a == b and layer.out_axes is not None and layer.out_axes[2 + i] in kept:
+                transfer.append(Expr.symbol("x"))  # an axis the Slice does not cut
+            elif computed:
                 source = self._shape_source_any(node.input[1:], data_name)
                 transfer.append(("match", source, i) if source is not None else b)
             elif isinstance(a, int) and isinstance(b, int):
@@ -910,6 +913,17 @@ class _Builder:
         layer.transfer = transfer
         self.views[out] = View(layer.id, _identity(len(shape_after or ())))
         return layer
+
+    def _unsliced_axes(self, node, rank: int) -> frozenset:
+        """Tensor axes a Slice leaves whole because its constant ``axes`` input does not
+        name them (``x.chunk(2, 1)``: ends computed from the channel count, axes [1])."""
+        if node.op_type != "Slice" or len(node.input) < 4 or not node.input[3]:
+            return frozenset()
+        t = self.prop.tensors.get(node.input[3])
+        if t is None or t.value is None or not all(isinstance(v, int) for v in t.value):
+            return frozenset()
+        named = {v + rank if v < 0 else v for v in t.value}
+        return frozenset(range(rank)) - named
 
     def _computed(self, node) -> bool:
         """A Pad or Slice whose amounts are computed at run time (from shapes, or from
@@ -976,6 +990,17 @@ class _Builder:
         in_shape = self.shape(data_name)
         layer = self._anchor(node, kind, data_name)
         layer.in_shape = in_shape
+        rank = len(in_shape or ())
+        positions = None if view.pending or not rank else \
+            _positions(view.axes, self.layers[layer.inputs[0]].out_axes, rank)
+        out_shape = layer.out_shape
+        if positions is not None and positions != _identity(rank) and in_shape is not None \
+                and out_shape is not None and len(out_shape) == rank:
+            # one op on a permuted view of a map (a LayerNorm over the channels of its
+            # channels-last view, NAFNet's LayerNorm2d): it works in place, in that layout
+            layer.out_axes = positions
+            layer.in_shape = tuple(in_shape[k] for k in positions)
+            layer.out_shape = tuple(out_shape[k] for k in positions)
         if kind == "activation":
             layer.activation = _clip_name(node, attrs, self.prop) if op == "Clip" else _ACTIVATIONS[op]
         elif kind == "norm":

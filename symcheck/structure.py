@@ -807,7 +807,9 @@ def _apply(transfer, x: list, out: dict, n: int) -> list:
     if isinstance(transfer, int):
         return [transfer] * n
     if isinstance(transfer, tuple) and transfer[0] == "fixed":
-        return [transfer[2] if e == transfer[1] else INVALID for e in x]
+        # an input without a tracked axis (a gate computed through index gathers) cannot
+        # be checked against the size the layer takes: its fixed output, as at that size
+        return [transfer[2] if e == transfer[1] or e == NO_AXIS else INVALID for e in x]
     if isinstance(transfer, tuple) and transfer[0] == "match":
         return out.get(transfer[1], [UNKNOWN] * n)
     try:

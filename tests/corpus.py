@@ -658,6 +658,58 @@ def strided_upsample_ae():
     return StridedUpsampleAE()
 
 
+def naf_unet(width: int = 8):
+    """NAFNet-style restoration U-Net: LayerNorm2d (permute, LayerNorm over the channels,
+    permute back), a SimpleGate (x.chunk(2, 1) multiplied), a simplified channel attention
+    (global average pool, 1×1 conv, times the map), residual Adds; 2×2 strided convs
+    down, 1×1 conv + PixelShuffle up, skip Adds and a global residual."""
+    torch, nn, F = _torch()
+
+    class LayerNorm2d(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.ln = nn.LayerNorm(c)
+
+        def forward(self, x):
+            return self.ln(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+    class Block(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.norm = LayerNorm2d(c)
+            self.expand = nn.Conv2d(c, 2 * c, 1)
+            self.dw = nn.Conv2d(2 * c, 2 * c, 3, padding=1, groups=2 * c)
+            self.sca = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(c, c, 1))
+            self.project = nn.Conv2d(c, c, 1)
+
+        def forward(self, x):
+            a, b = self.dw(self.expand(self.norm(x))).chunk(2, 1)
+            y = a * b
+            return x + self.project(y * self.sca(y))
+
+    class NAFUNet(nn.Module):
+        def __init__(self):
+            c = width
+            super().__init__()
+            self.intro = nn.Conv2d(3, c, 3, padding=1)
+            self.enc1, self.down1 = Block(c), nn.Conv2d(c, 2 * c, 2, 2)
+            self.enc2, self.down2 = Block(2 * c), nn.Conv2d(2 * c, 4 * c, 2, 2)
+            self.mid = Block(4 * c)
+            self.up2 = nn.Sequential(nn.Conv2d(4 * c, 8 * c, 1, bias=False), nn.PixelShuffle(2))
+            self.dec2 = Block(2 * c)
+            self.up1 = nn.Sequential(nn.Conv2d(2 * c, 4 * c, 1, bias=False), nn.PixelShuffle(2))
+            self.dec1 = Block(c)
+            self.ending = nn.Conv2d(c, 3, 3, padding=1)
+
+        def forward(self, x):
+            a = self.enc1(self.intro(x))
+            b = self.enc2(self.down1(a))
+            y = self.dec2(self.up2(self.mid(self.down2(b))) + b)
+            return self.ending(self.dec1(self.up1(y) + a)) + x
+
+    return NAFUNet()
+
+
 def plain_ae(dec_widths=(8,), enc_widths=(8, 16), dec_kernel: int = 3):
     """Max-pool encoder / nearest-upsample decoder with knobs for asymmetries.
 
@@ -1155,6 +1207,8 @@ MODELS: dict[str, Spec] = {
     "patch_transformer_dynamo": Spec(patch_transformer_ae, ((1, 3, 32, 32),), dynamo=True),
     "strided_upsample": Spec(strided_upsample_ae, ((1, 3, 32, 32),)),
     "strided_upsample_dynamo": Spec(strided_upsample_ae, ((1, 3, 32, 32),), dynamo=True),
+    "naf_unet": Spec(naf_unet, ((1, 3, 32, 32),)),
+    "naf_unet_dynamo": Spec(naf_unet, ((1, 3, 32, 32),), dynamo=True),
     "pixel_shuffle_dynamic": Spec(pixel_shuffle_ae, ((1, 1, 32, 32),), dynamic_axes={
         "input": {0: "batch", 2: "height", 3: "width"},
         "output": {0: "batch", 2: "out_height", 3: "out_width"}}),

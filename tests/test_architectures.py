@@ -1474,3 +1474,24 @@ def test_conv_after_upsampling_pairs_with_the_strided_conv(corpus, name):
     # both use padding=1: 'explicit' on the strided conv, 'same' on the other, no SC203
     assert codes(a) == ["SC104", "SC204"]
     assert a.verdict == "symmetric with notes"
+
+
+# -- NAFNet blocks: LayerNorm2d on a channels-last view, SimpleGate, channel attention ----
+
+@pytest.mark.parametrize("name", ["naf_unet", "naf_unet_dynamo"])
+def test_layer_norm_over_a_channels_last_view_keeps_the_map(corpus, name):
+    # LayerNorm2d is permute(0, 2, 3, 1) -> LayerNorm(C) -> permute back: the norm layer
+    # was recorded in the channels-last layout (1×32×32×8 where onnxruntime has 1×8×32×32:
+    # five SC901 errors, a ladder '32 → 32×8 → 32 → ...')
+    a = symcheck.analyze(corpus[name])
+    assert a.ladder_text() == "32 → 16 → 8 ‖ 8 → 16 → 32"
+    norms = [layer for layer in a.layers.layers.values() if layer.norm == "layer-norm"]
+    assert [layer.out_shape for layer in norms] == [
+        (1, 8, 32, 32), (1, 16, 16, 16), (1, 32, 8, 8), (1, 16, 16, 16), (1, 8, 32, 32)]
+    # the chunk's Slices (ends computed from the channel count) cut the channels only, and
+    # the attention's gate (computed through index gathers by dynamo) is 1×1 at every size
+    assert round_trip_statement(a) == "H, W ≡ 0 (mod 4)"
+    assert a.round_trips[0].examples[28] == 28 and a.round_trips[0].examples[30] == "invalid"
+    assert "SC901" not in codes(a) and "SC003" not in codes(a)
+    _verified(a)
+    assert a.verdict == "symmetric with notes"

@@ -202,7 +202,7 @@ def _numpy_sizes(lg, order, input_id, axis, sizes):
         if isinstance(transfer, int):
             return np.full(n, transfer, dtype=np.int64)
         if isinstance(transfer, tuple) and transfer[0] == "fixed":
-            return np.where(x == transfer[1], transfer[2], INVALID).astype(np.int64)
+            return np.where((x == transfer[1]) | (x == NO_AXIS), transfer[2], INVALID).astype(np.int64)
         if isinstance(transfer, tuple) and transfer[0] == "match":
             return out.get(transfer[1], np.full(n, UNKNOWN, dtype=np.int64)).copy()
         values = np.asarray(_compiled(transfer)(x), dtype=np.int64)
