@@ -1848,8 +1848,10 @@ def _keeps_count(layer: Layer) -> bool:
 
 
 def _on_grid(layer: Layer, rank: int, grid: tuple) -> bool:
+    """Is ``layer``'s output a map on ``grid``? Not an attention matrix whose sizes
+    happen to be the grid's (4×4 windows give 16×16 scores on a 16×16 map)."""
     shape = layer.out_shape
-    return shape is not None and len(shape) == rank and tuple(shape[2:]) == grid
+    return shape is not None and len(shape) == rank and tuple(shape[2:]) == grid and not layer.untracked
 
 
 def _detour_member(layer: Layer, rows: Dim) -> bool:

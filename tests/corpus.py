@@ -710,6 +710,45 @@ def naf_unet(width: int = 8):
     return NAFUNet()
 
 
+def swin_unet(width: int = 8, window: int = 4, heads: int = 2):
+    """Swin-style window attention at every level of a small U-Net: LayerNorm on the
+    channels-last view, window partition (B, H/4, 4, W/4, 4, C) -> (B·nW, 16, C), qkv and
+    projection Linears, attention within each 4×4 window (16×16 scores, which on the
+    16×16 level have the map's sizes), window reverse, residual Add."""
+    torch, nn, F = _torch()
+
+    class WindowAttention(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.norm, self.qkv, self.proj = nn.LayerNorm(c), nn.Linear(c, 3 * c), nn.Linear(c, c)
+
+        def forward(self, x):
+            b, c, h, w = x.shape
+            ws, n = window, window * window
+            t = self.norm(x.permute(0, 2, 3, 1))
+            t = t.reshape(b, h // ws, ws, w // ws, ws, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, n, c)
+            q, k, v = self.qkv(t).reshape(t.shape[0], n, 3, heads, c // heads).permute(2, 0, 3, 1, 4)
+            scores = (q @ k.transpose(-2, -1) * (c // heads) ** -0.5).softmax(-1)
+            o = self.proj((scores @ v).transpose(1, 2).reshape(-1, n, c))
+            o = o.reshape(b, h // ws, w // ws, ws, ws, c).permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c)
+            return x + o.permute(0, 3, 1, 2)
+
+    class SwinUNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            c = width
+            self.embed, self.block1 = nn.Conv2d(3, c, 3, padding=1), WindowAttention(c)
+            self.down, self.block2 = nn.Conv2d(c, 2 * c, 2, 2), WindowAttention(2 * c)
+            self.up, self.block3 = nn.ConvTranspose2d(2 * c, c, 2, 2), WindowAttention(c)
+            self.head = nn.Conv2d(c, 3, 3, padding=1)
+
+        def forward(self, x):
+            a = self.block1(self.embed(x))
+            return self.head(self.block3(self.up(self.block2(self.down(a))) + a))
+
+    return SwinUNet()
+
+
 def plain_ae(dec_widths=(8,), enc_widths=(8, 16), dec_kernel: int = 3):
     """Max-pool encoder / nearest-upsample decoder with knobs for asymmetries.
 
@@ -1209,6 +1248,8 @@ MODELS: dict[str, Spec] = {
     "strided_upsample_dynamo": Spec(strided_upsample_ae, ((1, 3, 32, 32),), dynamo=True),
     "naf_unet": Spec(naf_unet, ((1, 3, 32, 32),)),
     "naf_unet_dynamo": Spec(naf_unet, ((1, 3, 32, 32),), dynamo=True),
+    "swin_unet": Spec(swin_unet, ((1, 3, 32, 32),)),
+    "swin_unet_dynamo": Spec(swin_unet, ((1, 3, 32, 32),), dynamo=True),
     "pixel_shuffle_dynamic": Spec(pixel_shuffle_ae, ((1, 1, 32, 32),), dynamic_axes={
         "input": {0: "batch", 2: "height", 3: "width"},
         "output": {0: "batch", 2: "out_height", 3: "out_width"}}),

@@ -1495,3 +1495,21 @@ def test_layer_norm_over_a_channels_last_view_keeps_the_map(corpus, name):
     assert "SC901" not in codes(a) and "SC003" not in codes(a)
     _verified(a)
     assert a.verdict == "symmetric with notes"
+
+
+# -- window attention whose scores have the map's sizes ------------------------------------
+
+@pytest.mark.parametrize("name", ["swin_unet", "swin_unet_dynamo"])
+def test_window_attention_scores_are_not_the_map(corpus, name):
+    # on the 16×16 level, 4×4 windows give 16×16 attention scores: the scores (a product
+    # of two data tensors) are no map on the 16×16 grid, so the block is one detour there
+    # (it read '32 → 16 → 2×16×8 → 16 ‖ 16 → 32' with a false SC003)
+    a = symcheck.analyze(corpus[name])
+    assert a.ladder_text() == "32 → 16 ‖ 16 → 32"
+    assert [a.layer(lv.down).name for lv in a.structure.levels[:1]] == ["down"]
+    assert [a.layer(lv.up).name for lv in a.structure.levels[:1]] == ["up"]
+    dense = [a.layer(i) for i in a.structure.levels[1].decoder_layers if a.layer(i).kind == "dense"]
+    assert len(dense) == 2 and all(layer.grid == (16, 16) for layer in dense)  # qkv and proj
+    assert codes(a) == ["SC104", "SC201", "SC303"]
+    _verified(a)
+    assert a.verdict == "symmetric with notes"
