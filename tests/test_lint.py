@@ -335,7 +335,12 @@ def test_a_reader_that_goes_away_leaves_no_worker_behind(folder):
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
     assert proc.stdout is not None
     assert proc.stdout.readline()
-    workers = {pid for pid, (ppid, argv) in _processes().items() if ppid == proc.pid and marker in argv}
+    workers: set = set()
+    deadline = time.monotonic() + 60
+    while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        # the pool starts its workers as work is handed out: the first line can come first
+        workers |= {pid for pid, (ppid, argv) in _processes().items() if ppid == proc.pid and marker in argv}
+        time.sleep(0.01)
     proc.stdout.close()  # the reader goes away with most files still to come
     assert proc.wait(timeout=60) == 1  # what a broken pipe gives (click)
     assert len(workers) == 2
