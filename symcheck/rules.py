@@ -12,7 +12,7 @@ from typing import Callable, Iterator, Optional, Sequence
 
 from .analysis import Analysis, Finding
 from .dims import Expr
-from .structure import INVALID, axis_factors, evaluate_axis, spatial_in, spatial_of
+from .structure import axis_factors, evaluate_axis, plain_size, spatial_in, spatial_of
 
 
 @dataclass(frozen=True)
@@ -463,11 +463,6 @@ def _describe(h: int, out, a: Optional[Analysis] = None) -> str:
     return f"{h} {_outcome(out)}"
 
 
-def _plain_size(value: Optional[int]):
-    """A size from evaluate_sizes as :func:`evaluate_axis` gives it."""
-    return "invalid" if value == INVALID else None if value is None or value < 0 else value
-
-
 def _why_not(a: Analysis, h: int) -> Optional[str]:
     """Where input size ``h`` (first spatial axis) stops the model: the first layer, in
     graph order, that cannot take the sizes its inputs give it; None if none is found."""
@@ -475,7 +470,7 @@ def _why_not(a: Analysis, h: int) -> Optional[str]:
     order = lg.dag.topological_sort()
     rt = a.round_trips[0] if a.round_trips else None
     if rt is not None and rt.size_at(a.structure.input_id, h) == h:  # the round trip's evaluation
-        sizes = {lid: _plain_size(rt.size_at(lid, h)) for lid in lg.layers}
+        sizes = {lid: plain_size(rt.size_at(lid, h)) for lid in lg.layers}
     else:
         sizes = evaluate_axis(lg, order, a.structure.input_id, 0, h)
     for lid in order:

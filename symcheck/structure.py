@@ -820,12 +820,18 @@ def _apply(transfer, x: list, out: dict, n: int) -> list:
     return [v if v >= 1 or e < 0 else INVALID for e, v in zip(x, values)]
 
 
+def plain_size(value: Optional[int]):
+    """A size from :func:`evaluate_sizes` as reports give it: the size, ``"invalid"``, or
+    None (no spatial axis, unknown, or not evaluated)."""
+    return "invalid" if value == INVALID else None if value is None or value < 0 else value
+
+
 def evaluate_axis(lg: LayerGraph, order: list, input_id: int, axis: int, size: int) -> dict:
     """Scalar form of :func:`evaluate_sizes`: layer id -> size, ``"invalid"`` or None."""
     result: dict = {}
     for lid, values in evaluate_sizes(lg, order, input_id, axis, [size]).items():
         v = values[0]
-        result[lid] = "invalid" if v == INVALID else None if v < 0 else v
+        result[lid] = plain_size(v)
     return result
 
 
@@ -890,7 +896,7 @@ def _pattern(axis: int, outs: list, top: int) -> RoundTrip:
     hs = range(1, top + 1)
     if outs.count(UNKNOWN) == top or outs.count(NO_AXIS) == top:
         return RoundTrip(axis, None, (), None, None, {}, unknown=True)
-    examples = {h: ("invalid" if v == INVALID else None if v < 0 else v) for h, v in zip(hs, outs)}
+    examples = {h: plain_size(v) for h, v in zip(hs, outs)}
     runs_list = [h for h, v in zip(hs, outs) if v >= 0]
     runs = _periodic(runs_list, top)
     offsets = {v - h for h, v in zip(hs, outs) if v >= 0}
