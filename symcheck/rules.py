@@ -12,7 +12,7 @@ from typing import Callable, Iterator, Optional, Sequence
 
 from .analysis import Analysis, Finding
 from .dims import Expr
-from .structure import axis_factors, evaluate_axis, plain_size, spatial_in, spatial_of
+from .structure import axis_factors, block_size, evaluate_axis, plain_size, spatial_in, spatial_of
 
 
 @dataclass(frozen=True)
@@ -469,22 +469,23 @@ def _why_not(a: Analysis, h: int) -> Optional[str]:
     lg = a.layers
     order = lg.dag.topological_sort()
     rt = a.round_trips[0] if a.round_trips else None
-    if rt is not None and rt.size_at(a.structure.input_id, h) == h:  # the round trip's evaluation
-        sizes = {lid: plain_size(rt.size_at(lid, h)) for lid in lg.layers}
-    else:
-        sizes = evaluate_axis(lg, order, a.structure.input_id, 0, h)
+    evaluated = rt is not None and rt.size_at(a.structure.input_id, h) == h  # the round trip's lists
+    sizes = {} if evaluated else evaluate_axis(lg, order, a.structure.input_id, 0, h)
+
+    def size(lid: int):
+        return plain_size(rt.size_at(lid, h)) if evaluated and rt is not None else sizes.get(lid)
     for lid in order:
         layer = lg.layers[lid]
-        if sizes.get(lid) != "invalid":
+        if size(lid) != "invalid":
             continue
-        fed = [sizes.get(i) for i in layer.inputs]
+        fed = [size(i) for i in layer.inputs]
         if "invalid" in fed:
             continue  # stopped further up
         known = [f for f in fed if isinstance(f, int)]
         transfer = layer.transfer[0] if layer.transfer else None
-        factors = layer.attrs.get("factor") or ()
-        if layer.kind == "space-to-depth" and known and factors and factors[0] and factors[0] < 1:
-            return f"{layer.name}, a space-to-depth by {round(1 / factors[0])}, gets {known[0]}"
+        block = block_size(layer, 0)
+        if block is not None and known:
+            return f"{layer.name}, a space-to-depth by {block}, gets {known[0]}"
         if isinstance(transfer, tuple) and transfer[0] == "fixed" and known:
             return f"{layer.name} takes only {transfer[1]}, gets {known[0]}"
         if len(set(known)) > 1:

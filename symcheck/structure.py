@@ -763,14 +763,21 @@ def evaluate_sizes(lg: LayerGraph, order: list, input_id: int, axis: int, sizes:
     return out
 
 
+def block_size(layer: Layer, axis: int) -> Optional[int]:
+    """A space-to-depth layer's block along spatial ``axis`` (its factor is 1/block)."""
+    factors = layer.attrs.get("factor") or ()
+    if layer.kind != "space-to-depth" or axis >= len(factors) or not factors[axis] or factors[axis] >= 1:
+        return None
+    return round(1 / factors[axis])
+
+
 def _not_multiples(layer: Layer, axis: int, x: list, bad: Optional[list]) -> Optional[list]:
     """``bad`` with the sizes a space-to-depth cannot run at added: ONNX's SpaceToDepth
     and the reshape an exporter writes for it need a multiple of the block size
     (onnxruntime refuses 31 for a block of 2; no rounding down happens)."""
-    factors = layer.attrs.get("factor") or ()
-    if axis >= len(factors) or not factors[axis] or factors[axis] >= 1:
+    block = block_size(layer, axis)
+    if block is None:
         return bad
-    block = round(1 / factors[axis])
     cannot = [e > 0 and e % block != 0 for e in x]
     return cannot if bad is None else [b or c for b, c in zip(bad, cannot)]
 
