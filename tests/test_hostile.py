@@ -45,8 +45,9 @@ LINE = re.compile(r"^symcheck: error\[([a-z-]+)\]: (.*?): (.+)$")
 #: Blow-up guards, not speed measurements (bench/ measures speed): a case that
 #: must be cheap (fast=True) typically takes ~0.1 s and a pathological one would
 #: take minutes; the margins leave room for a machine busy with other work (1.0 s
-#: was exceeded at 1.06 s while four other test runs shared two cores).
-TIME_LIMIT, FAST_LIMIT, MEMORY_LIMIT_MB = 5.0, 2.5, 512
+#: was exceeded at 1.06 s while four other test runs shared two cores; the
+#: onnx-inference-bomb case, 1.6-2.0 s here, took 5.17 s once in a clean-clone CI run).
+TIME_LIMIT, FAST_LIMIT, MEMORY_LIMIT_MB = 10.0, 2.5, 512
 
 
 @pytest.fixture(scope="session")
